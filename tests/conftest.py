@@ -1,0 +1,16 @@
+"""Shared fixtures: every test runs with no KIT_ variables and in an empty folder,
+so a developer's own .env or settings never leak into a test."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+
+
+@pytest.fixture(autouse=True)
+def _isolated_settings(monkeypatch: pytest.MonkeyPatch, tmp_path_factory) -> None:
+    for name in list(os.environ):
+        if name.startswith("KIT_"):
+            monkeypatch.delenv(name)
+    monkeypatch.chdir(tmp_path_factory.mktemp("cwd"))

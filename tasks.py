@@ -81,7 +81,7 @@ COMMANDS = {"demo": demo, "test": test, "check": check}
 
 
 def main() -> int:
-    if sys.version_info < (3, 11):
+    if sys.version_info < (3, 11):  # noqa: UP036 -- python3 may be older here
         print("tasks.py: kit needs Python 3.11 or newer", file=sys.stderr)
         return 2
     if len(sys.argv) < 2 or sys.argv[1] not in COMMANDS:

@@ -1,7 +1,9 @@
 """The ``kit`` command.
 
-kit demo              a paper-trading session against the built-in simulator
-kit settings [FILE]   the effective settings, secrets masked, after all checks
+kit demo [--duration S] [--speed X]   the simulator, a login and live ticks
+kit sim [--port P] [--speed X] [--seed S] [--chaos PLAN] [--start ISO]
+                                      the Angel One simulator, standalone
+kit settings [FILE]                   the effective settings, secrets masked
 kit --version
 """
 
@@ -9,31 +11,54 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import sys
+from datetime import datetime
 
 from kit import __version__
+from kit.clock import IST
 from kit.config import load_settings
 from kit.errors import ConfigurationError
 
-DEMO_PLAN = """\
-kit demo: a paper-trading session on the built-in Angel One simulator.
-
-What it will do once the simulator lands (issue "The Angel One simulator"):
-  1. start the simulator on a free loopback port, on a scaled clock
-  2. log in to it with fake credentials (MPIN and TOTP), as a bot would
-  3. subscribe to a few symbols over WebSocket 2.0 and print their live ticks
-     for a minute of real time
-Later issues grow it into the paper bot with its status board.
-
-Nothing here needs an Angel One account, and nothing leaves this machine.
-"""
-
 
 def _demo(args: argparse.Namespace) -> int:
+    from kit.demo import DemoOptions, run_demo  # noqa: PLC0415 -- heavy imports
+
     settings = load_settings(args.settings)
-    print(DEMO_PLAN)
-    print(f"Symbols: {', '.join(settings.symbols)}")
-    print(f"Mode: {settings.mode}; broker: {settings.broker}")
+    options = DemoOptions(duration_s=args.duration, speed=args.speed)
+    return run_demo(settings, options, out=lambda line: print(line, flush=True))
+
+
+def _sim(args: argparse.Namespace) -> int:
+    from kit.sim.chaos import parse_plan  # noqa: PLC0415 -- heavy imports
+    from kit.sim.runner import SimConfig, Simulator, serve_forever  # noqa: PLC0415
+
+    start = datetime.fromisoformat(args.start) if args.start else datetime.now(IST)
+    if start.tzinfo is None:
+        start = start.replace(tzinfo=IST)
+    try:
+        plan = parse_plan(args.chaos or "", start=start, seed=args.seed)
+    except ValueError as exc:
+        raise ConfigurationError(str(exc), field="chaos") from None
+    config = SimConfig(
+        seed=args.seed,
+        speed=args.speed,
+        start=start,
+        port=args.port,
+        tick_interval_s=args.tick_interval,
+        rate_limits=not args.no_rate_limits,
+    )
+    sim = Simulator(config, plan=plan)
+    sim.start()
+    account = sim.account
+    print(f"REST      {sim.rest_url}", flush=True)
+    print(f"Feed      {sim.feed_url}")
+    print(f"Admin     {sim.rest_url}/__sim/stats  {sim.rest_url}/__sim/chaos")
+    print(f"Account   client code {account.client_code}, API key {account.api_key}")
+    print("          (MPIN and TOTP secret: kit.sim.auth.demo_account())")
+    print(f"Clock     {start:%Y-%m-%d %H:%M:%S} IST at {args.speed:g}x; Ctrl-C stops")
+    sys.stdout.flush()
+    serve_forever(sim)
     return 0
 
 
@@ -48,9 +73,21 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"kit {__version__}")
     commands = parser.add_subparsers(dest="command", required=True)
 
-    demo = commands.add_parser("demo", help="paper trading on the built-in simulator")
+    demo = commands.add_parser("demo", help="live ticks from the built-in simulator")
     demo.add_argument("--settings", metavar="FILE", help="a TOML settings file")
+    demo.add_argument("--duration", type=float, default=60.0, help="real seconds")
+    demo.add_argument("--speed", type=float, default=10.0, help="clock speed-up")
     demo.set_defaults(run=_demo)
+
+    sim = commands.add_parser("sim", help="run the Angel One simulator standalone")
+    sim.add_argument("--port", type=int, default=8000)
+    sim.add_argument("--speed", type=float, default=1.0)
+    sim.add_argument("--seed", type=int, default=7)
+    sim.add_argument("--start", help="simulated start, ISO time (IST if no zone)")
+    sim.add_argument("--chaos", metavar="PLAN", help="a fault plan (kit.sim.chaos)")
+    sim.add_argument("--tick-interval", type=float, default=1.0, help="sim seconds")
+    sim.add_argument("--no-rate-limits", action="store_true")
+    sim.set_defaults(run=_sim)
 
     show = commands.add_parser("settings", help="show the effective settings")
     show.add_argument("settings", nargs="?", metavar="FILE", help="a TOML file")
@@ -60,6 +97,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    logging.basicConfig(
+        level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s"
+    )
     try:
         code: int = args.run(args)
     except ConfigurationError as exc:

@@ -3,23 +3,55 @@
 from __future__ import annotations
 
 import importlib.util
+import re
+import signal
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+import requests
 
 from kit import cli
 
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def test_demo_says_what_it_will_do(capsys):
-    assert cli.main(["demo"]) == 0
+def test_demo_logs_in_to_the_simulator_and_shows_live_ticks(capsys):
+    args = ["demo", "--duration", "3", "--speed", "30"]
+
+    assert cli.main(args) == 0
 
     out = capsys.readouterr().out
-    assert "simulator" in out
-    assert "SBIN-EQ" in out
+    assert "Logged in as SIM001" in out
+    assert "Subscribed to SBIN-EQ" in out
+    assert re.search(r"\d\d:\d\d:\d\d  SBIN-EQ\s+\d+\.\d\d", out)
+    assert re.search(r"Done: \d+ frames", out)
+
+
+def test_kit_sim_runs_standalone_and_stops_on_ctrl_c():
+    sim = subprocess.Popen(
+        [sys.executable, "-m", "kit", "sim", "--port", "0", "--speed", "60",
+         "--start", "2026-12-03T10:00", "--chaos", "at=+600 kind=ab1004 target=rest"],
+        stdout=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    try:
+        first = sim.stdout.readline() if sim.stdout else ""
+        url = first.split()[-1]
+        stats = requests.get(f"{url}/__sim/stats", timeout=5).json()
+    finally:
+        sim.send_signal(signal.SIGINT)
+        code = sim.wait(10)
+
+    assert first.startswith("REST")
+    assert stats["now"].startswith("2026-12-03T10:0")
+    assert code == 0
+
+
+def test_kit_sim_refuses_a_bad_chaos_plan(capsys):
+    assert cli.main(["sim", "--chaos", "at=10:00 kind=meteor"]) == 2
+
+    assert "chaos plan entry" in capsys.readouterr().err
 
 
 def test_settings_are_shown_with_secrets_masked(capsys, monkeypatch):

@@ -18,7 +18,7 @@ from types import TracebackType
 from aiohttp import web
 
 from kit.clock import IST, Clock, NseCalendar, ScaledClock
-from kit.sim.auth import Account, AuthService, demo_account
+from kit.sim.auth import DEFAULT_JWT_LIFETIME_S, Account, AuthService, demo_account
 from kit.sim.chaos import Chaos, FaultPlan
 from kit.sim.feed import FeedHub
 from kit.sim.limits import RateLimiter
@@ -43,6 +43,7 @@ class SimConfig:
     tick_interval_s: float = 1.0
     rate_limits: bool = True
     account: Account | None = None
+    jwt_lifetime_s: float = DEFAULT_JWT_LIFETIME_S  # 24 to 28 h, as Angel One
 
 
 class Simulator:
@@ -62,7 +63,9 @@ class Simulator:
         self.account = cfg.account or demo_account()
         self.market = Market(seed=cfg.seed, calendar=NseCalendar())
         self.chaos = Chaos(self.clock, plan)
-        self.auth = AuthService(self.clock, [self.account])
+        self.auth = AuthService(
+            self.clock, [self.account], jwt_lifetime_s=cfg.jwt_lifetime_s
+        )
         limiter = RateLimiter(self.clock)
         limiter.enabled = cfg.rate_limits
         self.state = SimState(

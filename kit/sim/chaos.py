@@ -18,6 +18,9 @@ A plan in text, for ``kit sim --chaos`` (entries separated by ``;``)::
     at=+60 kind=rate_limit target=candles count=3
     random kind=ab1004 rate=0.02 target=rest
     at=10:00 kind=silent_stall target=feed duration=45
+
+The ``handled_then_*`` kinds carry the request out (an order is placed) before
+the reply goes wrong: the cases where a client cannot know what happened.
 """
 
 from __future__ import annotations
@@ -50,6 +53,9 @@ class FaultKind(StrEnum):
     HTML_REJECTION = "html_rejection"  # a WAF "Request Rejected" page
     LATENCY = "latency"  # the reply held back ``duration_s``
     LATE_ORDER = "late_order"  # the order recorded, its reply held back
+    HANDLED_THEN_5XX = "handled_then_5xx"  # the request carried out, a 5xx sent
+    HANDLED_THEN_CUT = "handled_then_cut"  # carried out, the connection cut
+    CUT_BEFORE = "cut_before"  # the connection cut before the request is read
     HISTORY_BEFORE_OPEN = "history_before_open"  # candles refused pre-open
     # On the whole simulator.
     EXPIRE_TOKENS = "expire_tokens"  # every token invalidated at once

@@ -19,6 +19,8 @@ from __future__ import annotations
 
 import json
 import logging
+import socket
+import struct
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -106,12 +108,12 @@ async def _rest(request: web.Request) -> web.StreamResponse:
 
     fault = state.chaos.rest_fault(route.name)
     if fault is not None:
-        early = await _inject(state, route, fault)
+        early = await _inject(request, state, route, fault)
         if early is not None:
             return early
     reply = _handle(state, route, call)
-    if fault is not None and fault.kind is FaultKind.LATE_ORDER:
-        await state.clock.sleep_async(fault.duration_s or 30.0)
+    if fault is not None:
+        return await _after_handling(request, fault, reply)
     return reply
 
 
@@ -172,7 +174,34 @@ def _apply_global_faults(state: SimState) -> None:
         state.chaos.record(fault.kind, "sim", "every token invalidated")
 
 
-async def _inject(state: SimState, route: Route, fault: Fault) -> web.Response | None:
+async def _after_handling(
+    request: web.Request, fault: Fault, reply: web.Response
+) -> web.StreamResponse:
+    state = request.app[STATE]
+    if fault.kind is FaultKind.LATE_ORDER:
+        await state.clock.sleep_async(fault.duration_s or 30.0)
+    elif fault.kind is FaultKind.HANDLED_THEN_5XX:
+        return replies.server_error(fault.status or 502)
+    elif fault.kind is FaultKind.HANDLED_THEN_CUT:
+        _cut(request)
+        return web.Response(status=499)  # never reaches the client
+    return reply
+
+
+def _cut(request: web.Request) -> None:
+    """Reset the TCP connection: no reply and no orderly close."""
+    transport = request.transport
+    if transport is None:
+        return
+    sock = transport.get_extra_info("socket")
+    if sock is not None:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+    transport.abort()
+
+
+async def _inject(
+    request: web.Request, state: SimState, route: Route, fault: Fault
+) -> web.Response | None:
     """Carry out a REST fault; None when the request then goes on as usual."""
     kind, target = fault.kind, route.name
     reply: web.Response | None
@@ -184,6 +213,13 @@ async def _inject(state: SimState, route: Route, fault: Fault) -> web.Response |
     if kind is FaultKind.LATE_ORDER:
         state.chaos.record(kind, target, f"reply held {fault.duration_s or 30.0} s")
         return None
+    if kind in (FaultKind.HANDLED_THEN_5XX, FaultKind.HANDLED_THEN_CUT):
+        state.chaos.record(kind, target, "carried out, then the reply lost")
+        return None
+    if kind is FaultKind.CUT_BEFORE:
+        state.chaos.record(kind, target, "connection cut, request not carried out")
+        _cut(request)
+        return web.Response(status=499)  # never reaches the client
     if kind is FaultKind.HISTORY_BEFORE_OPEN:
         reply = _refuse_history(state, route)
     else:

@@ -304,3 +304,30 @@ def test_admin_route_injects_a_fault(client):
 
     assert reply.status_code == 200
     assert client.call("rms").json()["errorcode"] == "AB1004"
+
+
+@pytest.mark.parametrize(
+    ("kind", "placed"),
+    [
+        (FaultKind.HANDLED_THEN_5XX, True),
+        (FaultKind.HANDLED_THEN_CUT, True),
+        (FaultKind.CUT_BEFORE, False),
+    ],
+)
+def test_a_reply_lost_around_an_order_leaves_the_book_telling_the_truth(
+    client, kind, placed
+):
+    client.sim.chaos.inject(kind, "place_order")
+
+    try:
+        reply = client.call("place_order", order(tag=f"cut-{kind}"[:20]))
+        failed = reply.status_code >= 500
+    except requests.ConnectionError:
+        failed = True
+
+    found = client.sim.desk.find_by_tag(
+        client.sim.account.client_code, f"cut-{kind}"[:20]
+    )
+    assert failed
+    assert (found is not None) is placed
+    assert _recorded(client.sim, kind)

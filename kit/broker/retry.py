@@ -23,6 +23,7 @@ from tenacity import (
     Retrying,
     retry_if_exception,
     stop_after_attempt,
+    stop_any,
 )
 
 from kit.clock import Clock
@@ -51,7 +52,7 @@ class RetryPolicy:
         delay = min(self.max_delay_s, self.base_delay_s * 2 ** (retry_number - 1))
         if isinstance(cause, RateLimited):
             delay = max(delay, cause.retry_after_s or 0.0, self.rate_limit_delay_s)
-        return delay * rng.uniform(1 - self.jitter, 1 + self.jitter)
+        return float(delay * rng.uniform(1 - self.jitter, 1 + self.jitter))
 
 
 NO_RETRY = RetryPolicy(max_retries=0)
@@ -97,7 +98,7 @@ def run_with_retry(
         )
 
     retrying = Retrying(
-        stop=stop_after_attempt(policy.max_retries + 1) | out_of_budget,
+        stop=stop_any(stop_after_attempt(policy.max_retries + 1), out_of_budget),
         wait=wait,
         retry=retry_if_exception(retryable),
         sleep=clock.sleep,

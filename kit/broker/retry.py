@@ -25,6 +25,7 @@ from tenacity import (
     stop_after_attempt,
     stop_any,
 )
+from tenacity.stop import stop_base
 
 from kit.clock import Clock
 from kit.errors import RateLimited, TransientError
@@ -75,9 +76,6 @@ def run_with_retry(
     """Run ``call`` under ``policy``; re-raise the last error when it gives up."""
     started = clock.monotonic()
 
-    def out_of_budget(state: RetryCallState) -> bool:
-        return clock.monotonic() - started >= policy.budget_s
-
     def wait(state: RetryCallState) -> float:
         cause = state.outcome.exception() if state.outcome else None
         delay = policy.delay_s(state.attempt_number, cause, rng)
@@ -98,7 +96,10 @@ def run_with_retry(
         )
 
     retrying = Retrying(
-        stop=stop_any(stop_after_attempt(policy.max_retries + 1), out_of_budget),
+        stop=stop_any(
+            stop_after_attempt(policy.max_retries + 1),
+            _OutOfBudget(clock, started + policy.budget_s),
+        ),
         wait=wait,
         retry=retry_if_exception(retryable),
         sleep=clock.sleep,
@@ -106,3 +107,14 @@ def run_with_retry(
         reraise=True,
     )
     return retrying(call)
+
+
+class _OutOfBudget(stop_base):
+    """Stop once the clock passes ``deadline_s`` (on its monotonic scale)."""
+
+    def __init__(self, clock: Clock, deadline_s: float) -> None:
+        self.clock = clock
+        self.deadline_s = deadline_s
+
+    def __call__(self, retry_state: RetryCallState) -> bool:
+        return self.clock.monotonic() >= self.deadline_s

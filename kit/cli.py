@@ -4,12 +4,14 @@ kit demo [--duration S] [--speed X]   the simulator, a login and live ticks
 kit sim [--port P] [--speed X] [--seed S] [--chaos PLAN] [--start ISO]
                                       the Angel One simulator, standalone
 kit settings [FILE]                   the effective settings, secrets masked
+kit login [--settings FILE]           log in by hand (TOTP and MPIN typed, unechoed)
 kit --version
 """
 
 from __future__ import annotations
 
 import argparse
+import getpass
 import json
 import logging
 import sys
@@ -18,7 +20,7 @@ from datetime import datetime
 from kit import __version__
 from kit.clock import IST
 from kit.config import load_settings
-from kit.errors import ConfigurationError
+from kit.errors import ConfigurationError, KitError
 
 
 def _demo(args: argparse.Namespace) -> int:
@@ -68,6 +70,45 @@ def _settings(args: argparse.Namespace) -> int:
     return 0
 
 
+def _login(args: argparse.Namespace) -> int:
+    from kit.broker.http import Transport  # noqa: PLC0415 -- heavy imports
+    from kit.broker.journal import SqliteJournal  # noqa: PLC0415
+    from kit.broker.session import BrokerSession, Credentials  # noqa: PLC0415
+    from kit.clock import RealClock  # noqa: PLC0415
+
+    settings = load_settings(args.settings)
+    credentials = Credentials.from_settings(settings)  # needs key and client code
+    totp = getpass.getpass("TOTP from your authenticator app: ").strip()
+    mpin = getpass.getpass("MPIN: ").strip()
+
+    clock, store = RealClock(), settings.store_path
+    transport = Transport(
+        settings.rest_url,
+        credentials.api_key,
+        connect_timeout_s=settings.connect_timeout_s,
+        read_timeout_s=settings.read_timeout_s,
+    )
+    with transport:
+        journal = SqliteJournal(store, clock)
+        try:
+            session = BrokerSession(
+                transport, credentials, journal, clock, store_name=str(store)
+            )
+            session.login(totp=totp, mpin=mpin)
+            expires_at = session.status().expires_at
+        except ConfigurationError:
+            raise
+        except KitError as exc:
+            print(f"kit: login failed: {exc}", file=sys.stderr)
+            return 1
+        finally:
+            journal.close()
+    assert expires_at is not None
+    until = f"{expires_at:%Y-%m-%d %H:%M} IST"
+    print(f"Logged in; session saved to {store}, valid until {until}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="kit", description=__doc__.split("\n")[0])
     parser.add_argument("--version", action="version", version=f"kit {__version__}")
@@ -92,6 +133,10 @@ def build_parser() -> argparse.ArgumentParser:
     show = commands.add_parser("settings", help="show the effective settings")
     show.add_argument("settings", nargs="?", metavar="FILE", help="a TOML file")
     show.set_defaults(run=_settings)
+
+    login = commands.add_parser("login", help="log in to Angel One by hand")
+    login.add_argument("--settings", metavar="FILE", help="a TOML settings file")
+    login.set_defaults(run=_login)
     return parser
 
 

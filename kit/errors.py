@@ -10,7 +10,8 @@ kind alone::
     │   ├── NetworkError             no answer: refused, reset, DNS; .sent says whether
     │   │   │                        the request may have reached the broker
     │   │   └── BrokerTimeout        no answer in time (connect or read)
-    │   ├── ServerError              5xx, AB1004/AB2000/AB2001, empty or garbled body
+    │   ├── ServerError              5xx, AB1004/AB2000/AB2001, empty or garbled body,
+    │   │                            a WAF "Request Rejected" page (code "WAF")
     │   └── RateLimited              "Access denied because of exceeding access rate"
     ├── AuthError                    never retried as is: refresh or log in again
     │   ├── TokenExpired             AG8002, AB8051, AB1010, a JWT past its exp
@@ -29,7 +30,8 @@ kind alone::
     │   ├── SubscriptionRefused      E1001 bad payload, E1002 limit exceeded
     │   └── FeedStale                no pong and no data within the deadline
     └── ConfigurationError           the user must change something: settings,
-                                     AG7002 unregistered IP, a WAF rejection page
+                                     AG7002 unregistered IP, a WAF page that
+                                     persists through the retries
 
 Each error carries the broker's ``code`` where there is one (``"AB1004"``) so logs
 and the activity feed can name it. Messages never contain secrets: the kit's log

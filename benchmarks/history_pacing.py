@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import sys
 import tempfile
 import time
@@ -76,6 +77,9 @@ def run_sdk(count: int) -> dict[str, Any]:
     with Simulator(SimConfig(start=NOW)) as sim:
         account = sim.account
         smart = sdk_connect(sim.rest_url, api_key=account.api_key)
+        # The SDK logs every failed request with its bearer token (SMARTAPI.md
+        # §1); those lines are kept off the terminal.
+        logging.getLogger("logzero_default").setLevel(logging.CRITICAL)
         totp = pyotp.TOTP(account.totp_secret).at(sim.clock.time())
         smart.generateSession(account.client_code, account.mpin, totp)
         tokens = _tokens(sim, count)

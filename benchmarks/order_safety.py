@@ -106,6 +106,9 @@ def run_sdk(orders: int, seed: int) -> dict[str, Any]:
         sim.desk.set_cash(sim.account.client_code, 1e12)
         account = sim.account
         smart = sdk_connect(sim.rest_url, api_key=account.api_key, timeout=0.5)
+        # The SDK logs every failed request with its bearer token (SMARTAPI.md
+        # §1); those lines are kept off the terminal.
+        logging.getLogger("logzero_default").setLevel(logging.CRITICAL)
         totp = pyotp.TOTP(account.totp_secret).at(sim.clock.time())
         smart.generateSession(account.client_code, account.mpin, totp)
         started = time.perf_counter()

@@ -46,11 +46,17 @@ CANDLE_COLUMNS = ["open", "high", "low", "close", "volume"]
 
 
 class Authorizer(Protocol):
-    """What the client needs of the session."""
+    """What the client needs of the session (:class:`BrokerSession`)."""
 
     def call(self, request: Callable[[str], T]) -> T:
         """Run ``request(jwt)``; on an expired or invalid token re-login once."""
         ...
+
+    def login(self) -> None: ...
+
+    def refresh(self) -> None: ...
+
+    def logout(self) -> None: ...
 
 
 class AngelClient:
@@ -108,6 +114,19 @@ class AngelClient:
             if exc.code == WAF_REJECTED:  # a firewall rule, not a passing fault
                 raise waf_as_configuration_error(exc) from exc
             raise
+
+    # Session.
+
+    def login(self) -> None:
+        """Log in with the MPIN and a TOTP from the configured secret."""
+        self.session.login()
+
+    def refresh(self) -> None:
+        """New tokens now (generateTokens, else a TOTP login)."""
+        self.session.refresh()
+
+    def logout(self) -> None:
+        self.session.logout()
 
     # Account.
 

@@ -308,6 +308,10 @@ class BrokerSession:
         self._store(data, issued_at=now_s, logged_in_at=now_s)
         logger.info("Logged in; valid until %s", _when(self._current().jwt_expires_at))
 
+    def refresh(self) -> None:
+        """Renew the session now (generateTokens, else a TOTP login)."""
+        self._renew("asked to refresh")
+
     def _renew(self, reason: str, *, failed_jwt: str | None = None) -> None:
         """Make the session valid again: a session saved by ``kit login``, else
         a refresh, else a TOTP login. A thread that finds the session renewed

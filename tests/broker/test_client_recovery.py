@@ -178,3 +178,15 @@ def test_a_firewall_page_that_persists_is_a_configuration_error(stack, caplog):
 
     assert "Request Rejected" in str(caught.value) or caught.value.code == "WAF"
     assert len(retries(caplog)) == 3
+
+
+def test_the_client_logs_in_refreshes_and_logs_out(stack):
+    first = stack.session.jwt
+
+    stack.client.refresh()
+    renewed = stack.session.jwt
+    stack.client.logout()
+    stack.client.login()
+
+    assert renewed != first
+    assert stack.client.profile().name == "SIMULATED TRADER"

@@ -17,8 +17,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import socket
-import struct
 from dataclasses import dataclass
 from datetime import date
 
@@ -29,6 +27,7 @@ from kit.broker.routes import Mode
 from kit.clock import Clock
 from kit.sim.chaos import Chaos, Fault, FaultKind
 from kit.sim.market import DayPath, Market
+from kit.sim.replies import reset_connection
 
 logger = logging.getLogger(__name__)
 
@@ -300,7 +299,7 @@ class FeedConnection:
         if kind is FaultKind.TCP_ABORT:
             self.chaos.record(kind, target, "TCP reset, no close frame")
             logger.warning("%s: chaos, resetting the TCP connection", target)
-            _reset(self.request)
+            reset_connection(self.request)
             return False
         if kind is FaultKind.SILENT_STALL:
             duration_s = fault.duration_s or DEFAULT_STALL_S
@@ -334,14 +333,3 @@ class FeedConnection:
                 return wire.encode(tick)[:MALFORMED_LENGTH]
         filler = wire.LtpTick(int(Mode.LTP), 1, "0", 0, self.clock.time_ms(), 0.0)
         return wire.encode(filler)[:MALFORMED_LENGTH]
-
-
-def _reset(request: web.Request) -> None:
-    """Abort the connection under ``request`` with a TCP RST (SO_LINGER 0)."""
-    transport = request.transport
-    if transport is None:
-        return
-    sock = transport.get_extra_info("socket")
-    if sock is not None:
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
-    transport.abort()

@@ -9,6 +9,8 @@
 from __future__ import annotations
 
 import json
+import socket
+import struct
 from typing import Any
 
 from aiohttp import web
@@ -85,3 +87,15 @@ def _json(body: dict[str, Any], status: int) -> web.Response:
     return web.Response(
         status=status, text=json.dumps(body), content_type="application/json"
     )
+
+
+def reset_connection(request: web.Request) -> None:
+    """Abort the connection under ``request`` with a TCP RST (SO_LINGER 0):
+    no reply and no orderly close, as a dropped link looks to a client."""
+    transport = request.transport
+    if transport is None:
+        return
+    sock = transport.get_extra_info("socket")
+    if sock is not None:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+    transport.abort()

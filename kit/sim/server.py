@@ -19,8 +19,6 @@ from __future__ import annotations
 
 import json
 import logging
-import socket
-import struct
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -183,20 +181,9 @@ async def _after_handling(
     elif fault.kind is FaultKind.HANDLED_THEN_5XX:
         return replies.server_error(fault.status or 502)
     elif fault.kind is FaultKind.HANDLED_THEN_CUT:
-        _cut(request)
+        replies.reset_connection(request)
         return web.Response(status=499)  # never reaches the client
     return reply
-
-
-def _cut(request: web.Request) -> None:
-    """Reset the TCP connection: no reply and no orderly close."""
-    transport = request.transport
-    if transport is None:
-        return
-    sock = transport.get_extra_info("socket")
-    if sock is not None:
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
-    transport.abort()
 
 
 async def _inject(
@@ -218,7 +205,7 @@ async def _inject(
         return None
     if kind is FaultKind.CUT_BEFORE:
         state.chaos.record(kind, target, "connection cut, request not carried out")
-        _cut(request)
+        replies.reset_connection(request)
         return web.Response(status=499)  # never reaches the client
     if kind is FaultKind.HISTORY_BEFORE_OPEN:
         reply = _refuse_history(state, route)

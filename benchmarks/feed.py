@@ -141,6 +141,10 @@ def wait_for(predicate: Callable[[], Any], timeout_real_s: float) -> Any:
     return None
 
 
+LOSSES: dict[str, dict[str, int]] = {}
+"""Per client of the close runs: frames the simulator sent, ticks received."""
+
+
 def recovery_run(
     make: Callable[[Simulator, Arrivals], Stop],
     fault: FaultKind,
@@ -148,8 +152,10 @@ def recovery_run(
     *,
     speed: float,
     spacing_real_s: float,
+    name: str = "",
 ) -> list[float | None]:
-    """Recovery times (simulated seconds) of ``count`` faults; None: never."""
+    """Recovery times (simulated seconds) of ``count`` faults; None: never.
+    With ``name``, the frames sent and the ticks received go to LOSSES."""
     config = SimConfig(start=SESSION, speed=speed, tick_interval_s=0.1)
     times: list[float | None] = []
     with Simulator(config) as sim:
@@ -164,6 +170,9 @@ def recovery_run(
             if times[-1] is None:
                 break  # the client has given up
         stop()
+        if name:
+            sent = sim.chaos.counts["feed.frames"]
+            LOSSES[name] = {"sent": sent, "received": len(arrivals.log)}
     return times
 
 
@@ -198,7 +207,8 @@ def recovery_table(drops: int, stalls: int) -> dict[str, Any]:
     }
     close_ms = {
         name: summary(recovery_run(make, FaultKind.CLEAN_CLOSE, drops, speed=1.0,
-                                   spacing_real_s=DROP_SPACING_REAL_S), drops, 1000.0)
+                                   spacing_real_s=DROP_SPACING_REAL_S, name=name),
+                      drops, 1000.0)
         for name, make in close.items()
     }  # fmt: skip
     stall: dict[str, tuple[Callable[[Simulator, Arrivals], Stop], int]] = {
@@ -212,7 +222,7 @@ def recovery_table(drops: int, stalls: int) -> dict[str, Any]:
                       count)
         for name, (make, count) in stall.items()
     }  # fmt: skip
-    return {"close_ms": close_ms, "stall_s": stall_s}
+    return {"close_ms": close_ms, "stall_s": stall_s, "ticks_lost": dict(LOSSES)}
 
 
 def ingest(frames: int) -> dict[str, Any]:
@@ -223,7 +233,11 @@ def ingest(frames: int) -> dict[str, Any]:
     results: dict[str, Any] = {}
     for name, run in runs.items():
         with blaster_process(frames) as url:
+            cpu_before, wall_before = time.process_time(), time.perf_counter()
             results[name] = run(url, tokens, Count(frames), name == "kit_queue")
+            cpu_s = time.process_time() - cpu_before
+            # This process's CPU over the run's wall time: 1.0 is one whole core.
+            results[name]["cpu_share"] = cpu_s / (time.perf_counter() - wall_before)
     return results
 
 
@@ -379,6 +393,26 @@ def _burst(tokens: list[str], count: int) -> bytes:
     return b"".join(frames[i % len(frames)] for i in range(count))
 
 
+def headline(figures: dict[str, Any]) -> dict[str, Any]:
+    """The issue's figures: seconds, None where a client never recovered."""
+    close, stall = figures["recovery"]["close_ms"], figures["recovery"]["stall_s"]
+
+    def p95_s(row: dict[str, Any], unit: float) -> float | None:
+        return row["p95"] / unit if row.get("recovered") else None
+
+    lost = figures["recovery"]["ticks_lost"].get("kit", {})
+    return {
+        "recovery_p95_s": p95_s(close["kit"], 1000.0),
+        "stall_recovery_s": p95_s(stall["kit"], 1.0),
+        "ingest_ticks_per_s": figures["ingest"]["kit_queue"]["per_s"],
+        "ingest_cpu_share": figures["ingest"]["kit_queue"]["cpu_share"],
+        "ticks_lost": lost.get("sent", 0) - lost.get("received", 0),
+        "sdk_recovery_p95_s": p95_s(close["sdk_as_shipped"], 1000.0),
+        "sdk_tuned_recovery_p95_s": p95_s(close["sdk_tuned"], 1000.0),
+        "sdk_stall_recovery_s": p95_s(stall["sdk"], 1.0),
+    }
+
+
 def print_tables(figures: dict[str, Any]) -> None:
     recovery = figures["recovery"]
     titles = {
@@ -392,10 +426,19 @@ def print_tables(figures: dict[str, Any]) -> None:
             if row["recovered"]:
                 text += f"  p50 {row['p50']:.1f}  p95 {row['p95']:.1f}"
             print(f"  {name:15} {text}  max {row.get('max', 0):.1f}")
+    for name, row in figures["recovery"]["ticks_lost"].items():
+        lost = row["sent"] - row["received"]
+        print(f"  {name:15} frames sent {row['sent']:,}, received {row['received']:,}"
+              f", lost {lost:,} across the drops")  # fmt: skip
     print("Ingest, LTP frames for 3,000 tokens:")
     for name, row in figures["ingest"].items():
         print(f"  {name:15} {row['per_s']:>10,.0f} frames/s  ({row['frames']:,} "
-              f"frames, {row['connections']} connections)")  # fmt: skip
+              f"frames, {row['connections']} connections, "
+              f"CPU {row['cpu_share']:.0%} of a core)")  # fmt: skip
+    for key in ("recovery_p95_s", "stall_recovery_s", "sdk_recovery_p95_s",
+                "sdk_stall_recovery_s"):  # fmt: skip
+        if figures[key] is None:
+            print(f"{key}: null (the client never recovered within the timeout)")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -413,6 +456,7 @@ def main(argv: list[str] | None = None) -> int:
         "recovery": recovery_table(args.drops, args.stalls),
         "ingest": ingest(args.frames),
     }
+    figures.update(headline(figures))
     print_tables(figures)
     if args.json_path:
         with open(args.json_path, "w", encoding="utf-8") as out:

@@ -59,6 +59,12 @@ class Settings(BaseSettings):
     - ``symbols``: trading symbols as in the instrument master (``SBIN-EQ``).
     - ``connect_timeout_s``, ``read_timeout_s``: REST timeouts (read 7 s, as
       Angel One's own client); ``history_read_timeout_s`` for candle requests.
+    - ``feed_backoff``: ``default`` (first retry at once, full jitter to 30 s,
+      unlimited) or ``user_design`` (1 s doubling to 300 s, 10 attempts).
+      ``feed_liveness_deadline_s``: no pong or data this long closes the feed's
+      connection; ``feed_stale_after_s``, ``feed_verify_window_s``: per-token
+      staleness in market hours and the window a token has to tick after a
+      (re)subscribe.
     - ``sim_speed``: simulated seconds per real second; ``sim_seed``: the
       simulated market's seed.
     - ``extra_holidays``: exchange closures the holiday calendar does not know.
@@ -89,6 +95,11 @@ class Settings(BaseSettings):
     connect_timeout_s: float = Field(default=5.0, gt=0, le=60)
     read_timeout_s: float = Field(default=7.0, gt=0, le=120)
     history_read_timeout_s: float = Field(default=20.0, gt=0, le=300)
+
+    feed_backoff: Literal["default", "user_design"] = "default"
+    feed_liveness_deadline_s: float = Field(default=20.0, gt=10, le=120)
+    feed_stale_after_s: float = Field(default=120.0, gt=0, le=3600)
+    feed_verify_window_s: float = Field(default=15.0, gt=0, le=600)
 
     sim_speed: float = Field(default=1.0, gt=0, le=10_000)
     sim_seed: int = Field(default=7, ge=0)

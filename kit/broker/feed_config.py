@@ -8,8 +8,13 @@ given in clock seconds and shortened by the clock's speed, as waits are.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from kit.broker.backoff import BackoffPolicy
+
+if TYPE_CHECKING:
+    from kit.config import Settings
+
 from kit.broker.routes import (
     FEED_MAX_CONNECTIONS,
     FEED_MAX_SUBSCRIPTIONS,
@@ -74,3 +79,14 @@ class FeedConfig:
             raise ValueError(f"max_connections must be 1..{FEED_MAX_CONNECTIONS}")
         if not 1 <= self.max_per_connection <= FEED_MAX_SUBSCRIPTIONS:
             raise ValueError(f"max_per_connection must be 1..{FEED_MAX_SUBSCRIPTIONS}")
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> FeedConfig:
+        """The feed's part of the kit's settings."""
+        preset = settings.feed_backoff == "user_design"
+        return cls(
+            liveness_deadline_s=settings.feed_liveness_deadline_s,
+            stale_after_s=settings.feed_stale_after_s,
+            verify_window_s=settings.feed_verify_window_s,
+            backoff=BackoffPolicy.user_design() if preset else BackoffPolicy(),
+        )

@@ -7,6 +7,8 @@ import random
 import pytest
 
 from kit.broker.backoff import AttemptCounter, BackoffPolicy
+from kit.broker.feed_config import FeedConfig
+from kit.config import load_settings
 
 
 class Fixed:
@@ -149,3 +151,13 @@ def test_a_counter_that_is_down_never_settles():
 
     assert counter.settle(1000.0, ticks_expected=False) is False
     assert counter.attempt == 1
+
+
+def test_the_user_design_preset_is_selectable_in_settings():
+    chosen = FeedConfig.from_settings(
+        load_settings(feed_backoff="user_design", feed_stale_after_s=90)
+    )
+
+    assert chosen.backoff == BackoffPolicy.user_design()
+    assert chosen.stale_after_s == 90
+    assert FeedConfig.from_settings(load_settings()).backoff == BackoffPolicy()

@@ -106,13 +106,21 @@ class CandleBook:
         self._candles: dict[int, Candle] = {}
         self._starts: list[int] = []  # the keys of _candles, sorted
         self._pending: dict[int, Candle] = {}  # broker candles of open minutes
+        self._next_close_ms = 0  # on_tick skips close_due() below this exchange time
 
     # Ticks and closing.
 
     def on_tick(self, tick: PriceTick) -> list[Candle]:
         """Apply one tick; the candles this closed (usually none), oldest first."""
         self.builder.add(tick)
-        return self.close_due()
+        latest = self.builder.latest_exchange_ms
+        if latest is None or latest < self._next_close_ms:
+            return []  # this token's exchange clock cannot have closed a minute yet
+        closed = self.close_due()
+        # No minute can close before the next boundary plus the grace.
+        boundary = self.builder.closed_before_ms
+        self._next_close_ms = boundary + MINUTE_MS + self.policy.grace_ms
+        return closed
 
     def close_due(
         self, *, now_ms: int | None = None, exchange_ms: int | None = None

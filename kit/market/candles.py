@@ -40,7 +40,7 @@ in :attr:`Candle.ticks` and never passed off as volume.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from enum import StrEnum
 
@@ -52,6 +52,7 @@ _DAY_MS = 86_400_000
 _IST_OFFSET_MS = 19_800_000  # 05:30, a whole number of minutes
 _EPOCH_DAY = date(1970, 1, 1)
 _SESSIONS_CACHED = 32
+_INF = math.inf
 
 PriceTick = LtpTick | QuoteTick | SnapQuoteTick
 """The ticks that carry a traded price (DEPTH ticks do not)."""
@@ -152,12 +153,22 @@ class ClosePolicy:
 
     grace_s: float = 2.0
     clock_grace_s: float = 5.0
+    _grace_ms: int = field(default=0, init=False, repr=False, compare=False)
+    _clock_grace_ms: int = field(default=0, init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         for name in ("grace_s", "clock_grace_s"):
             value = getattr(self, name)
             if not 0 <= value < 60:
                 raise ValueError(f"{name} must be in [0, 60) seconds, got {value}")
+        # Asked on every tick: the graces in ms, worked out once.
+        object.__setattr__(self, "_grace_ms", round(self.grace_s * 1000))
+        object.__setattr__(self, "_clock_grace_ms", round(self.clock_grace_s * 1000))
+
+    @property
+    def grace_ms(self) -> int:
+        """The grace for late ticks, in milliseconds."""
+        return self._grace_ms
 
     def final_before_ms(
         self, *, exchange_ms: int | None = None, now_ms: int | None = None
@@ -169,9 +180,11 @@ class ClosePolicy:
         """
         boundary = 0
         if exchange_ms is not None:
-            boundary = floor_minute_ms(exchange_ms - round(self.grace_s * 1000))
+            shifted = exchange_ms - self._grace_ms
+            boundary = shifted - shifted % MINUTE_MS
         if now_ms is not None:
-            by_clock = floor_minute_ms(now_ms - round(self.clock_grace_s * 1000))
+            shifted = now_ms - self._clock_grace_ms
+            by_clock = shifted - shifted % MINUTE_MS
             boundary = max(boundary, by_clock)
         return boundary
 
@@ -210,18 +223,22 @@ class _Bar:
         self.cum_first = self.cum_last = cum
         self.keys = {key}
 
-    def apply(self, key: _Key, price: float, cum: int | None) -> None:
-        self.keys.add(key)
-        self.high = max(self.high, price)
-        self.low = min(self.low, price)
-        if key < self.first_key:
-            self.first_key, self.open = key, price
+    def update(self, key: _Key, price: float, cum: int | None) -> None:
+        """Rule 5 for a tick whose key :attr:`keys` already holds."""
+        if price > self.high:
+            self.high = price
+        elif price < self.low:
+            self.low = price
         if key > self.last_key:
             self.last_key, self.close = key, price
+        elif key < self.first_key:
+            self.first_key, self.open = key, price
         if cum is not None:
             # The day's volume only grows: the minute's last tick has the most.
-            self.cum_last = cum if self.cum_last is None else max(self.cum_last, cum)
-            self.cum_first = cum if self.cum_first is None else min(self.cum_first, cum)
+            if self.cum_last is None or cum > self.cum_last:
+                self.cum_last = cum
+            if self.cum_first is None or cum < self.cum_first:
+                self.cum_first = cum
 
 
 class CandleBuilder:
@@ -242,30 +259,41 @@ class CandleBuilder:
         self._latest_key: _Key | None = None
         self._prev_cum: tuple[int, int] | None = None  # (start_ms, cum) last closed
         self._sessions: dict[int, tuple[int, int] | None] = {}
+        self._open_ms = self._close_ms = 0  # the session of the latest tick's day
 
     def add(self, tick: PriceTick) -> TickOutcome:
-        """Apply one tick by the update rules and say what was done with it."""
+        """Apply one tick by the update rules and say what was done with it.
+
+        The hot path: session bounds cached, each key hashed once."""
         if tick.token != self.token:
             raise ValueError(f"tick of token {tick.token} given to {self.token}")
         ts_ms, price, counts = tick.exchange_ts_ms, tick.ltp, self.counts
-        key = (ts_ms, tick.sequence)
-        start_ms = ts_ms - ts_ms % MINUTE_MS
 
-        if not self._in_session(ts_ms):
+        if not self._open_ms <= ts_ms < self._close_ms and not self._in_session(ts_ms):
             counts.outside += 1
             return TickOutcome.OUTSIDE
-        if not price > 0 or math.isinf(price):
+        if not 0.0 < price < _INF:  # also refuses NaN
             counts.invalid += 1
             return TickOutcome.INVALID
+        key = (ts_ms, tick.sequence)
+        latest = self._latest_key
+        start_ms = ts_ms - ts_ms % MINUTE_MS
         bar = self._bars.get(start_ms)
-        if key == self._latest_key or (bar is not None and key in bar.keys):
+        if bar is None:
+            seen = key == latest  # the latest tick's minute may have closed
+        else:
+            keys = bar.keys
+            size = len(keys)
+            keys.add(key)  # one hash for "seen?" and "remember"
+            seen = len(keys) == size
+        if seen:
             counts.duplicates += 1
             return TickOutcome.DUPLICATE
-        if start_ms < self.closed_before_ms:
+        if bar is None and start_ms < self.closed_before_ms:
             counts.stale += 1
             return TickOutcome.STALE
 
-        if self._latest_key is None or key > self._latest_key:
+        if latest is None or key > latest:
             self._latest_key, self.latest_exchange_ms = key, ts_ms
         else:
             counts.late += 1
@@ -274,7 +302,8 @@ class CandleBuilder:
             self._bars[start_ms] = _Bar(start_ms, key, price, cum)
             counts.new += 1
             return TickOutcome.NEW
-        bar.apply(key, price, cum)
+
+        bar.update(key, price, cum)
         counts.updated += 1
         return TickOutcome.UPDATED
 
@@ -337,7 +366,10 @@ class CandleBuilder:
 
     def _in_session(self, ts_ms: int) -> bool:
         bounds = self._session(ts_ms)
-        return bounds is not None and bounds[0] <= ts_ms < bounds[1]
+        if bounds is None:
+            return False
+        self._open_ms, self._close_ms = bounds  # the fast check in add() uses it
+        return bounds[0] <= ts_ms < bounds[1]
 
     def _session(self, ts_ms: int) -> tuple[int, int] | None:
         """The (open, close) epoch ms of the IST day of ``ts_ms``, if it trades."""

@@ -1,26 +1,28 @@
 """``kit demo``: the simulator, a login and a minute of live ticks.
 
 It starts the built-in simulator on a scaled clock set to a trading session,
-logs in over REST with the simulator's fake account (MPIN and TOTP, as a bot
-would), opens the WebSocket 2.0 feed, subscribes to a few symbols and reports
-their ticks for the chosen time. Later work grows it into the paper bot.
-Lines go to ``out``, which the CLI points at the terminal.
+logs in through the kit's own broker session with the simulator's fake account
+(MPIN and TOTP, as the bot does), runs the kit's ResilientFeed, subscribes to a
+few symbols and reports their ticks for the chosen time. Later work grows it
+into the paper bot. Lines go to ``out``, which the CLI points at the terminal.
 """
 
 from __future__ import annotations
 
-import json
+import queue
+import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-
-import pyotp
-import requests
-import websocket
+from pathlib import Path
 
 from kit.broker import wire
-from kit.broker.routes import HEADER_API_KEY, ROUTES, Mode
+from kit.broker.feed import ResilientFeed
+from kit.broker.feed_credentials import CredentialsProvider
+from kit.broker.routes import Mode
+from kit.broker.session import Credentials
+from kit.broker.stack import open_stack
 from kit.clock import IST, NseCalendar
 from kit.config import Settings
 from kit.sim.runner import SimConfig, Simulator
@@ -53,29 +55,23 @@ def run_demo(
     span_s = options.duration_s * options.speed
     start = session_start(datetime.now(IST), NseCalendar(), span_s)
     config = SimConfig(seed=settings.sim_seed, speed=options.speed, start=start)
-    with Simulator(config) as sim:
+    with Simulator(config) as sim, tempfile.TemporaryDirectory() as tmp:
         out(f"Simulator: REST {sim.rest_url}, feed {sim.feed_url}")
         out(f"Simulated clock: {start:%a %d %b %Y %H:%M} IST at {options.speed:g}x")
-        tokens = _login(sim)
-        out(f"Logged in as {sim.account.client_code} (MPIN and TOTP, fake account)")
-        symbols = _tokens_of(sim, settings.symbols)
-        _stream(sim, tokens, symbols, options, out)
+        account = sim.account
+        credentials = Credentials(
+            account.api_key, account.client_code, account.mpin, account.totp_secret
+        )
+        stack = open_stack(
+            sim.rest_url, credentials, Path(tmp) / "journal.sqlite3", sim.clock
+        )
+        try:
+            out(f"Logged in as {account.client_code} (MPIN and TOTP, fake account)")
+            symbols = _tokens_of(sim, settings.symbols)
+            _stream(sim, stack.session.feed_credentials, symbols, options, out)
+        finally:
+            stack.close()
     return 0
-
-
-def _login(sim: Simulator) -> dict[str, str]:
-    account = sim.account
-    body = {
-        "clientcode": account.client_code,
-        "password": account.mpin,
-        "totp": pyotp.TOTP(account.totp_secret).at(sim.clock.time()),
-    }
-    headers = {HEADER_API_KEY: account.api_key, "Content-Type": "application/json"}
-    url = sim.rest_url + ROUTES["login"].path
-    reply = requests.post(url, data=json.dumps(body), headers=headers, timeout=10)
-    reply.raise_for_status()
-    data: dict[str, str] = reply.json()["data"]
-    return data
 
 
 def _tokens_of(sim: Simulator, symbols: tuple[str, ...]) -> dict[str, str]:
@@ -89,34 +85,23 @@ def _tokens_of(sim: Simulator, symbols: tuple[str, ...]) -> dict[str, str]:
 
 def _stream(
     sim: Simulator,
-    tokens: dict[str, str],
+    credentials: CredentialsProvider,
     symbols: dict[str, str],
     options: DemoOptions,
     out: Callable[[str], None],
 ) -> None:
-    headers = [
-        f"Authorization: Bearer {tokens['jwtToken']}",
-        f"x-api-key: {sim.account.api_key}",
-        f"x-client-code: {sim.account.client_code}",
-        f"x-feed-token: {tokens['feedToken']}",
-    ]
-    ws = websocket.create_connection(sim.feed_url, header=headers, timeout=5)
+    feed = ResilientFeed(sim.feed_url, credentials, clock=sim.clock)
+    feed.subscribe(list(symbols), mode=Mode.QUOTE)
+    feed.start()
     try:
-        request = {
-            "correlationID": "kitdemo001",
-            "action": 1,
-            "params": {"mode": int(Mode.QUOTE), "tokenList": [
-                {"exchangeType": 1, "tokens": list(symbols)}]},
-        }  # fmt: skip
-        ws.send(json.dumps(request))
         out(f"Subscribed to {', '.join(symbols.values())} (QUOTE mode)")
-        _report(ws, symbols, options, out)
+        _report(feed, symbols, options, out)
     finally:
-        ws.close()
+        feed.stop()
 
 
 def _report(
-    ws: websocket.WebSocket,
+    feed: ResilientFeed,
     symbols: dict[str, str],
     options: DemoOptions,
     out: Callable[[str], None],
@@ -125,12 +110,13 @@ def _report(
     frames = 0
     deadline = time.monotonic() + options.duration_s
     next_report = time.monotonic() + options.report_every_s
-    while time.monotonic() < deadline:
-        frame = ws.recv()
-        if isinstance(frame, bytes):
-            tick = wire.decode(frame)
-            latest[tick.token] = tick
-            frames += 1
+    while (left := deadline - time.monotonic()) > 0:
+        try:
+            tick = feed.ticks.get(timeout=min(left, 0.5))
+        except queue.Empty:
+            continue
+        latest[tick.token] = tick
+        frames += 1
         if time.monotonic() >= next_report:
             out(_board(latest, symbols, frames))
             next_report += options.report_every_s

@@ -234,11 +234,15 @@ class _Bar:
         elif key < self.first_key:
             self.first_key, self.open = key, price
         if cum is not None:
-            # The day's volume only grows: the minute's last tick has the most.
-            if self.cum_last is None or cum > self.cum_last:
-                self.cum_last = cum
-            if self.cum_first is None or cum < self.cum_first:
-                self.cum_first = cum
+            self.add_cum(cum)
+
+    def add_cum(self, cum: int) -> None:
+        """Widen the day's cumulative volume seen in this minute."""
+        # The day's volume only grows: the minute's last tick has the most.
+        if self.cum_last is None or cum > self.cum_last:
+            self.cum_last = cum
+        if self.cum_first is None or cum < self.cum_first:
+            self.cum_first = cum
 
 
 class CandleBuilder:
@@ -279,30 +283,55 @@ class CandleBuilder:
         latest = self._latest_key
         start_ms = ts_ms - ts_ms % MINUTE_MS
         bar = self._bars.get(start_ms)
-        if bar is None:
-            seen = key == latest  # the latest tick's minute may have closed
-        else:
-            keys = bar.keys
-            size = len(keys)
-            keys.add(key)  # one hash for "seen?" and "remember"
-            seen = len(keys) == size
-        if seen:
-            counts.duplicates += 1
-            return TickOutcome.DUPLICATE
-        if bar is None and start_ms < self.closed_before_ms:
-            counts.stale += 1
-            return TickOutcome.STALE
-
-        if latest is None or key > latest:
-            self._latest_key, self.latest_exchange_ms = key, ts_ms
-        else:
-            counts.late += 1
         cum = None if isinstance(tick, LtpTick) else tick.volume
+
+        if latest is not None and key <= latest:
+            return self._add_older(key, start_ms, bar, price, cum)
+        # Newer than every tick seen: neither a duplicate nor late.
         if bar is None:
+            if start_ms < self.closed_before_ms:
+                counts.stale += 1
+                return TickOutcome.STALE
+            self._latest_key, self.latest_exchange_ms = key, ts_ms
             self._bars[start_ms] = _Bar(start_ms, key, price, cum)
             counts.new += 1
             return TickOutcome.NEW
+        self._latest_key, self.latest_exchange_ms = key, ts_ms
+        # Rule 5 for the newest tick of the minute, inlined: the hot path.
+        bar.keys.add(key)
+        bar.last_key, bar.close = key, price
+        if price > bar.high:
+            bar.high = price
+        elif price < bar.low:
+            bar.low = price
+        if cum is not None:
+            bar.add_cum(cum)
+        counts.updated += 1
+        return TickOutcome.UPDATED
 
+    def _add_older(
+        self, key: _Key, start_ms: int, bar: _Bar | None, price: float, cum: int | None
+    ) -> TickOutcome:
+        """A tick not newer than the latest: a duplicate, stale or late."""
+        counts = self.counts
+        if bar is None:
+            if key == self._latest_key:  # the latest tick's minute may have closed
+                counts.duplicates += 1
+                return TickOutcome.DUPLICATE
+            if start_ms < self.closed_before_ms:
+                counts.stale += 1
+                return TickOutcome.STALE
+            counts.late += 1
+            self._bars[start_ms] = _Bar(start_ms, key, price, cum)
+            counts.new += 1
+            return TickOutcome.NEW
+        keys = bar.keys
+        size = len(keys)
+        keys.add(key)  # one hash for "seen?" and "remember"
+        if len(keys) == size:
+            counts.duplicates += 1
+            return TickOutcome.DUPLICATE
+        counts.late += 1
         bar.update(key, price, cum)
         counts.updated += 1
         return TickOutcome.UPDATED

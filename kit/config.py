@@ -39,6 +39,7 @@ from kit.broker.routes import FEED_URL, REST_ROOT
 from kit.errors import ConfigurationError
 
 SECRET_FIELDS = ("api_key", "client_code", "mpin", "totp_secret")
+OTHER_SECRET_FIELDS = ("telegram_bot_token",)  # secrets the broker does not need
 DEFAULT_SYMBOLS = ("SBIN-EQ", "RELIANCE-EQ", "INFY-EQ", "TCS-EQ", "HDFCBANK-EQ")
 _LOOPBACK_HOSTS = {"127.0.0.1", "localhost", "::1"}
 
@@ -68,7 +69,19 @@ class Settings(BaseSettings):
     - ``sim_speed``: simulated seconds per real second; ``sim_seed``: the
       simulated market's seed.
     - ``extra_holidays``: exchange closures the holiday calendar does not know.
-    - ``store_path``: the SQLite store's file. ``log_level``: the kit's loggers.
+    - ``store_path``: the SQLite store's file. ``store_url``: another store
+      instead, ``firestore://PROJECT`` or ``sqlite:///PATH``; ``store_timeout_s``
+      bounds every store call (a dead store is an error, not a hang);
+      ``store_tokens_in_cloud``: keep the session's tokens in Firestore too
+      (off: they stay in the local SQLite file, readable by its owner only).
+    - ``telegram_bot_token`` (a secret), ``telegram_chat_id``: Telegram
+      notifications, off unless both are set; ``telegram_api_url``: the Bot API
+      root (tests point it at a local endpoint); ``notify_min_severity``: the
+      least severe event that notifies.
+    - ``health_sample_s``, ``health_publish_s``: the health monitor samples
+      every 10 s and publishes a snapshot every 60 s; ``heartbeat_path``: a file
+      touched at every sample for outside supervisors (empty: none).
+    - ``log_level``: the kit's loggers.
     """
 
     model_config = SettingsConfigDict(
@@ -106,6 +119,18 @@ class Settings(BaseSettings):
 
     extra_holidays: Annotated[tuple[date, ...], NoDecode] = ()
     store_path: Path = Path("kit-data/kit.sqlite3")
+    store_url: str | None = None
+    store_timeout_s: float = Field(default=10.0, gt=0, le=120)
+    store_tokens_in_cloud: bool = False
+
+    telegram_bot_token: SecretStr | None = None
+    telegram_chat_id: str | None = None
+    telegram_api_url: str = "https://api.telegram.org"
+    notify_min_severity: Literal["info", "warning", "error", "critical"] = "warning"
+
+    health_sample_s: float = Field(default=10.0, gt=0, le=600)
+    health_publish_s: float = Field(default=60.0, gt=0, le=3600)
+    heartbeat_path: Path | None = Path("kit-data/heartbeat")
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
 
     @classmethod
@@ -156,6 +181,34 @@ class Settings(BaseSettings):
             return value.rstrip("/")  # the simulator on this machine
         raise ValueError(f"must be a {secure}:// URL ({plain}:// only on loopback)")
 
+    @field_validator("store_url")
+    @classmethod
+    def _check_store_url(cls, value: str | None) -> str | None:
+        if value is None or value == "":
+            return None
+        url = urlparse(value)
+        if url.scheme == "firestore" and url.netloc:
+            return value
+        if url.scheme == "sqlite" and url.path not in ("", "/"):
+            return value
+        raise ValueError("must be firestore://PROJECT or sqlite:///PATH")
+
+    @field_validator("telegram_api_url")
+    @classmethod
+    def _check_telegram_url(cls, value: str) -> str:
+        url = urlparse(value)
+        if url.hostname and (
+            url.scheme == "https"
+            or (url.scheme == "http" and url.hostname in _LOOPBACK_HOSTS)
+        ):
+            return value.rstrip("/")
+        raise ValueError("must be an https:// URL (http:// only on loopback)")
+
+    @field_validator("heartbeat_path", mode="before")
+    @classmethod
+    def _empty_is_none(cls, value: Any) -> Any:
+        return None if value == "" else value
+
     @field_validator("totp_secret")
     @classmethod
     def _check_totp_secret(cls, value: SecretStr | None) -> SecretStr | None:
@@ -176,6 +229,16 @@ class Settings(BaseSettings):
             for name in SECRET_FIELDS:
                 if getattr(self, name) is None:
                     raise ValueError(f"{name}: {why} needs {_describe_field(name)}")
+        if (self.telegram_bot_token is None) != (self.telegram_chat_id is None):
+            raise ValueError(
+                "telegram_chat_id: Telegram needs both telegram_bot_token and "
+                "telegram_chat_id (or neither)"
+            )
+        if self.health_publish_s < self.health_sample_s:
+            raise ValueError(
+                "health_publish_s: must be at least health_sample_s "
+                f"({self.health_sample_s} s)"
+            )
         if self.history_read_timeout_s < self.read_timeout_s:
             raise ValueError(
                 "history_read_timeout_s: must be at least read_timeout_s "
@@ -185,15 +248,18 @@ class Settings(BaseSettings):
 
     def describe(self) -> dict[str, Any]:
         """The effective settings for a log line, with every secret masked."""
-        shown = self.model_dump(exclude=set(SECRET_FIELDS))
-        for name in SECRET_FIELDS:
+        masked = (*SECRET_FIELDS, *OTHER_SECRET_FIELDS)
+        shown = self.model_dump(exclude=set(masked))
+        for name in masked:
             shown[name] = "<set>" if getattr(self, name) is not None else "<unset>"
         shown["store_path"] = str(self.store_path)
+        shown["heartbeat_path"] = self.heartbeat_path and str(self.heartbeat_path)
         return shown
 
     def secret_values(self) -> list[str]:
         """The raw secret strings, for the log filter that masks them."""
-        values = [getattr(self, name) for name in SECRET_FIELDS]
+        names = (*SECRET_FIELDS, *OTHER_SECRET_FIELDS)
+        values = [getattr(self, name) for name in names]
         return [v.get_secret_value() for v in values if v is not None]
 
 

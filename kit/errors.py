@@ -29,6 +29,9 @@ kind alone::
     │   ├── HandshakeRefused         upgrade answered 401 (auth) or 429 (too many)
     │   ├── SubscriptionRefused      E1001 bad payload, E1002 limit exceeded
     │   └── FeedStale                no pong and no data within the deadline
+    ├── StoreError                   the store (SQLite or Firestore)
+    │   └── StoreUnavailable         the store did not answer in time or is gone;
+    │                                what was not written is kept and retried
     └── ConfigurationError           the user must change something: settings,
                                      AG7002 unregistered IP, a WAF page that
                                      persists through the retries
@@ -191,6 +194,15 @@ class SubscriptionRefused(FeedError):
 
 class FeedStale(FeedError):
     """Neither a pong nor any data arrived within the liveness deadline."""
+
+
+class StoreError(KitError):
+    """The store refused or failed an operation (a bad record, a schema)."""
+
+
+class StoreUnavailable(StoreError):
+    """The store did not answer within its deadline, or its file or server is
+    gone. Writers keep what they could not write and try again later."""
 
 
 class ConfigurationError(KitError):

@@ -1,0 +1,1 @@
+"""Operations: the activity feed, health monitor, board, notifications, metrics."""

@@ -43,6 +43,7 @@ from kit.market.candles import CandleBuilder
 from kit.market.progress import no_progress
 from kit.sim.market import Market
 from kit.sim.runner import SimConfig, Simulator
+from kit.store import SqliteStore
 
 TICKS_TARGET = 500_000
 TICK_DAY = date(2026, 3, 2)  # a Monday
@@ -129,9 +130,8 @@ def run_warmup(symbols: int, speed: float) -> dict[str, Any]:
         credentials = Credentials(
             account.api_key, account.client_code, account.mpin, account.totp_secret
         )
-        stack = open_stack(
-            sim.rest_url, credentials, Path(tmp) / "journal.sqlite3", sim.clock
-        )
+        journal = SqliteStore(Path(tmp) / "journal.sqlite3", sim.clock)
+        stack = open_stack(sim.rest_url, credentials, journal, sim.clock)
         wanted = [i for i in sim.market.instruments if not i.is_index][:symbols]
         previous = sim.market.calendar.previous_trading_day(OPEN.date())
         for instrument in wanted:  # the simulator's start-up, not timed

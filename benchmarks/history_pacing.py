@@ -25,12 +25,12 @@ import pyotp
 
 from kit.broker.client import AngelClient
 from kit.broker.http import Transport
-from kit.broker.journal import SqliteJournal
 from kit.broker.routes import Interval
 from kit.broker.session import BrokerSession, Credentials
 from kit.clock import IST
 from kit.sdk_referee import sdk_connect
 from kit.sim.runner import SimConfig, Simulator
+from kit.store import SqliteStore
 
 NOW = datetime(2026, 12, 3, 16, 0, tzinfo=IST)  # after the close
 DAY = (
@@ -49,7 +49,7 @@ def run_kit(count: int) -> dict[str, Any]:
     with Simulator(SimConfig(start=NOW)) as sim, tempfile.TemporaryDirectory() as tmp:
         account = sim.account
         transport = Transport(sim.rest_url, account.api_key)
-        journal = SqliteJournal(Path(tmp) / "journal.sqlite3", sim.clock)
+        journal = SqliteStore(Path(tmp) / "journal.sqlite3", sim.clock)
         credentials = Credentials(
             account.api_key, account.client_code, account.mpin, account.totp_secret
         )

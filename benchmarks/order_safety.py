@@ -33,6 +33,7 @@ from kit.clock import IST
 from kit.sdk_referee import sdk_connect
 from kit.sim.chaos import Fault, FaultKind, FaultPlan, RandomFault
 from kit.sim.runner import SimConfig, Simulator
+from kit.store import SqliteStore
 
 START = datetime(2026, 12, 3, 9, 20, tzinfo=IST)
 SPEED = 50.0
@@ -83,7 +84,8 @@ def run_kit(orders: int, seed: int) -> dict[str, Any]:
             account.api_key, account.client_code, account.mpin, account.totp_secret
         )
         stack = open_stack(
-            sim.rest_url, creds, Path(tmp) / "journal.sqlite3", sim.clock,
+            sim.rest_url, creds,
+            SqliteStore(Path(tmp) / "journal.sqlite3", sim.clock), sim.clock,
             read_timeout_s=0.5, pacer_margin_s=0.3,
         )  # fmt: skip
         started = time.perf_counter()

@@ -19,8 +19,9 @@ from datetime import datetime
 
 from kit import __version__
 from kit.clock import IST
-from kit.config import load_settings
+from kit.config import Settings, load_settings
 from kit.errors import ConfigurationError, KitError
+from kit.ops.report import add_report_arguments, report_from_args
 
 
 def _demo(args: argparse.Namespace) -> int:
@@ -72,16 +73,17 @@ def _settings(args: argparse.Namespace) -> int:
 
 def _login(args: argparse.Namespace) -> int:
     from kit.broker.http import Transport  # noqa: PLC0415 -- heavy imports
-    from kit.broker.journal import SqliteJournal  # noqa: PLC0415
     from kit.broker.session import BrokerSession, Credentials  # noqa: PLC0415
     from kit.clock import RealClock  # noqa: PLC0415
+    from kit.store import open_store  # noqa: PLC0415
 
     settings = load_settings(args.settings)
     credentials = Credentials.from_settings(settings)  # needs key and client code
     totp = getpass.getpass("TOTP from your authenticator app: ").strip()
     mpin = getpass.getpass("MPIN: ").strip()
 
-    clock, store = RealClock(), settings.store_path
+    clock = RealClock()
+    where = _tokens_kept_in(settings)
     transport = Transport(
         settings.rest_url,
         credentials.api_key,
@@ -89,10 +91,16 @@ def _login(args: argparse.Namespace) -> int:
         read_timeout_s=settings.read_timeout_s,
     )
     with transport:
-        journal = SqliteJournal(store, clock)
+        try:
+            store = open_store(settings, clock)
+        except ConfigurationError:
+            raise
+        except KitError as exc:
+            print(f"kit: cannot open the store {where}: {exc}", file=sys.stderr)
+            return 1
         try:
             session = BrokerSession(
-                transport, credentials, journal, clock, store_name=str(store)
+                transport, credentials, store, clock, store_name=where
             )
             session.login(totp=totp, mpin=mpin)
             expires_at = session.status().expires_at
@@ -102,11 +110,20 @@ def _login(args: argparse.Namespace) -> int:
             print(f"kit: login failed: {exc}", file=sys.stderr)
             return 1
         finally:
-            journal.close()
+            store.close()
     assert expires_at is not None
     until = f"{expires_at:%Y-%m-%d %H:%M} IST"
-    print(f"Logged in; session saved to {store}, valid until {until}")
+    print(f"Logged in; session saved to {where}, valid until {until}")
     return 0
+
+
+def _tokens_kept_in(settings: Settings) -> str:
+    """Where the session's tokens go: the local file unless the store's URL
+    names another file, or Firestore with the tokens opted in."""
+    url = settings.store_url
+    if url and (url.startswith("sqlite:") or settings.store_tokens_in_cloud):
+        return url
+    return str(settings.store_path)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -137,6 +154,10 @@ def build_parser() -> argparse.ArgumentParser:
     login = commands.add_parser("login", help="log in to Angel One by hand")
     login.add_argument("--settings", metavar="FILE", help="a TOML settings file")
     login.set_defaults(run=_login)
+
+    report = commands.add_parser("report", help="a day's uptime and recovery tables")
+    add_report_arguments(report)
+    report.set_defaults(run=report_from_args)
     return parser
 
 

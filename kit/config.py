@@ -81,6 +81,14 @@ class Settings(BaseSettings):
     - ``health_sample_s``, ``health_publish_s``: the health monitor samples
       every 10 s and publishes a snapshot every 60 s; ``heartbeat_path``: a file
       touched at every sample for outside supervisors (empty: none).
+    - ``risk_max_open_positions``, ``risk_position_value`` (rupees a new
+      position is sized to), ``risk_max_orders_per_minute`` (the kit never
+      sends more than 10 a second in any case), ``risk_daily_loss_limit``
+      (rupees; reaching it halts entries for the day), ``risk_resume_after_s``
+      (a restriction lifted stays in force this long: hysteresis),
+      ``intraday_margin_rate`` (share of an entry's value its margin check asks
+      for); ``paper_slippage_bps``: paper fills' slippage against the trader.
+    - ``live_confirmed``: must be true for ``mode=live`` to place real orders.
     - ``log_level``: the kit's loggers.
     """
 
@@ -127,6 +135,15 @@ class Settings(BaseSettings):
     telegram_chat_id: str | None = None
     telegram_api_url: str = "https://api.telegram.org"
     notify_min_severity: Literal["info", "warning", "error", "critical"] = "warning"
+
+    risk_max_open_positions: int = Field(default=5, ge=1, le=100)
+    risk_position_value: float = Field(default=50_000.0, gt=0)
+    risk_max_orders_per_minute: int = Field(default=20, ge=1, le=600)
+    risk_daily_loss_limit: float = Field(default=5_000.0, gt=0)
+    risk_resume_after_s: float = Field(default=120.0, ge=0, le=3600)
+    intraday_margin_rate: float = Field(default=0.2, gt=0, le=1)
+    paper_slippage_bps: float = Field(default=5.0, ge=0, le=500)
+    live_confirmed: bool = False
 
     health_sample_s: float = Field(default=10.0, gt=0, le=600)
     health_publish_s: float = Field(default=60.0, gt=0, le=3600)

@@ -26,6 +26,7 @@ from kit.broker.stack import open_stack
 from kit.clock import IST, NseCalendar
 from kit.config import Settings
 from kit.sim.runner import SimConfig, Simulator
+from kit.store import SqliteStore
 
 _OPEN_PLUS_S = 30 * 60  # start the simulated day at 09:45
 
@@ -62,9 +63,8 @@ def run_demo(
         credentials = Credentials(
             account.api_key, account.client_code, account.mpin, account.totp_secret
         )
-        stack = open_stack(
-            sim.rest_url, credentials, Path(tmp) / "journal.sqlite3", sim.clock
-        )
+        journal = SqliteStore(Path(tmp) / "kit.sqlite3", sim.clock)
+        stack = open_stack(sim.rest_url, credentials, journal, sim.clock)
         try:
             out(f"Logged in as {account.client_code} (MPIN and TOTP, fake account)")
             symbols = _tokens_of(sim, settings.symbols)

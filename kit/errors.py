@@ -32,6 +32,7 @@ kind alone::
     ├── StoreError                   the store (SQLite or Firestore)
     │   └── StoreUnavailable         the store did not answer in time or is gone;
     │                                what was not written is kept and retried
+    ├── DeliveryError                a notification channel could not deliver
     └── ConfigurationError           the user must change something: settings,
                                      AG7002 unregistered IP, a WAF page that
                                      persists through the retries
@@ -203,6 +204,27 @@ class StoreError(KitError):
 class StoreUnavailable(StoreError):
     """The store did not answer within its deadline, or its file or server is
     gone. Writers keep what they could not write and try again later."""
+
+
+class DeliveryError(KitError):
+    """A channel could not deliver a message.
+
+    ``retryable``: another attempt may succeed; ``retry_after_s``: the wait the
+    service asked for (a 429); ``status``: the HTTP status, when there was one.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        retryable: bool,
+        retry_after_s: float | None = None,
+        status: int | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.retryable = retryable
+        self.retry_after_s = retry_after_s
+        self.status = status
 
 
 class ConfigurationError(KitError):

@@ -6,12 +6,18 @@ the JWT and re-logs in once on an expired or invalid token), and reads are
 retried under a :class:`~kit.broker.retry.RetryPolicy`. Orders go through
 :class:`~kit.broker.orders.OrderPlacer`, which never re-sends an order whose
 fate is unknown.
+
+:attr:`AngelClient.counters` counts the reads' attempts, failed attempts,
+retries and reads that failed (for the health monitor's error rate); an
+optional ``observer`` hears of every retry (see :mod:`kit.broker.retry`).
 """
 
 from __future__ import annotations
 
 import random
+import threading
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Protocol, TypeVar
 
@@ -30,7 +36,13 @@ from kit.broker.models import (
     TradeEntry,
 )
 from kit.broker.pacing import Pacer
-from kit.broker.retry import RetryPolicy, run_with_retry
+from kit.broker.retry import (
+    RetryNotice,
+    RetryObserver,
+    RetryPolicy,
+    RetryScheduled,
+    run_with_retry,
+)
 from kit.broker.routes import (
     CANDLE_TIME_FORMAT,
     QUOTE_MAX_TOKENS,
@@ -59,8 +71,71 @@ class Authorizer(Protocol):
     def logout(self) -> None: ...
 
 
+@dataclass(frozen=True)
+class CallCounts:
+    """Counts of the reads since the client was made: ``calls`` attempts sent
+    (a retried read counts once per attempt), ``errors`` attempts that failed,
+    ``retries`` attempts that were retries, ``failed`` reads that raised in
+    the end (after their retries, or at once: an auth error, a rejection).
+    The error rate over a window comes from the difference of two readings."""
+
+    calls: int = 0
+    errors: int = 0
+    retries: int = 0
+    failed: int = 0
+
+    @property
+    def error_rate(self) -> float:
+        """Failed attempts per attempt (0 when nothing was sent)."""
+        return self.errors / self.calls if self.calls else 0.0
+
+
+class CallCounters:
+    """The client's running counts; thread-safe. :meth:`snapshot` reads them."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._counts = CallCounts()
+
+    def snapshot(self) -> CallCounts:
+        with self._lock:
+            return self._counts
+
+    @property
+    def calls(self) -> int:
+        return self.snapshot().calls
+
+    @property
+    def errors(self) -> int:
+        return self.snapshot().errors
+
+    @property
+    def retries(self) -> int:
+        return self.snapshot().retries
+
+    @property
+    def failed(self) -> int:
+        return self.snapshot().failed
+
+    def add(
+        self, *, calls: int = 0, errors: int = 0, retries: int = 0, failed: int = 0
+    ) -> None:
+        with self._lock:
+            now = self._counts
+            self._counts = CallCounts(
+                now.calls + calls,
+                now.errors + errors,
+                now.retries + retries,
+                now.failed + failed,
+            )
+
+
 class AngelClient:
-    """Angel One's REST API as typed Python calls."""
+    """Angel One's REST API as typed Python calls.
+
+    ``observer`` (optional) receives every retry notice of the reads;
+    :attr:`counters` counts them (see :class:`CallCounts`).
+    """
 
     def __init__(
         self,
@@ -72,6 +147,7 @@ class AngelClient:
         policy: RetryPolicy | None = None,
         rng: random.Random | None = None,
         history_read_timeout_s: float = 20.0,
+        observer: RetryObserver | None = None,
     ) -> None:
         self.transport = transport
         self.session = session
@@ -80,6 +156,8 @@ class AngelClient:
         self.policy = policy or RetryPolicy()
         self.rng = rng or random.Random()
         self.history_read_timeout_s = history_read_timeout_s
+        self.observer = observer
+        self.counters = CallCounters()
 
     # The one path of every read.
 
@@ -103,17 +181,32 @@ class AngelClient:
             )  # fmt: skip
 
         def attempt() -> Any:
-            return self.session.call(send)
+            self.counters.add(calls=1)
+            try:
+                return self.session.call(send)
+            except BaseException:
+                self.counters.add(errors=1)
+                raise
 
         try:
             return run_with_retry(
                 attempt, name=route_name, policy=self.policy, clock=self.clock,
-                rng=self.rng,
+                rng=self.rng, observer=self._observe,
             )  # fmt: skip
         except ServerError as exc:
+            self.counters.add(failed=1)
             if exc.code == WAF_REJECTED:  # a firewall rule, not a passing fault
                 raise waf_as_configuration_error(exc) from exc
             raise
+        except BaseException:
+            self.counters.add(failed=1)
+            raise
+
+    def _observe(self, notice: RetryNotice) -> None:
+        if isinstance(notice, RetryScheduled):
+            self.counters.add(retries=1)
+        if self.observer is not None:
+            self.observer(notice)
 
     # Session.
 

@@ -15,6 +15,15 @@ silent feed, the moment a connection dropped). The event that ends it has
 ``"recovered"`` (the kit fixed it) or ``"failed"`` (it gave up: a person is
 needed). Detection time is ``detected.at - began_s``, recovery time
 ``recovered.at - detected.at``.
+
+The phases are the values of :class:`Phase`. Events between the two (a
+reconnect scheduled, another retry) carry the incident's id and fault and no
+phase. A fault that is noticed and dealt with in one step (an invalid symbol
+skipped, a trade skipped for margin) is one event with phase ``"recovered"``
+and no ``"detected"`` event: its detection is its own time. A ``began_s``
+later than the detection (a token warned about before it expires) is an
+advance warning: the fault has not begun yet, and a negative detection time
+says how far ahead it was seen. :func:`new_incident_id` makes the ids.
 """
 
 from __future__ import annotations
@@ -68,6 +77,19 @@ class FaultKind(StrEnum):
     CRASH = "crash"  # the process ended without a clean stop
 
 
+class Phase(StrEnum):
+    """Where an event stands in its incident (``fields["phase"]``)."""
+
+    DETECTED = "detected"
+    RECOVERED = "recovered"  # the kit fixed it or worked around it
+    FAILED = "failed"  # the kit gave up; a person is needed
+
+
+def new_incident_id(fault: FaultKind | str) -> str:
+    """A fresh incident id naming its fault, unique across runs of a day."""
+    return f"{FaultKind(fault).value}-{uuid.uuid4().hex[:10]}"
+
+
 class EventKind(StrEnum):
     """Every kind of event the kit records. Grouped by the part that emits it."""
 
@@ -80,23 +102,36 @@ class EventKind(StrEnum):
     # The feed.
     FEED_CONNECTED = "feed_connected"
     FEED_DISCONNECTED = "feed_disconnected"
+    FEED_CONNECT_FAILED = "feed_connect_failed"  # an attempt failed before the upgrade
+    FEED_RECONNECTING = "feed_reconnecting"  # the next attempt is scheduled
+    FEED_STILL_DOWN = "feed_still_down"  # an alert attempt of the backoff policy
     FEED_RECONNECTED = "feed_reconnected"
     FEED_REFUSED = "feed_refused"  # 401 or 429 on the upgrade
     FEED_GAVE_UP = "feed_gave_up"
     FEED_STALE = "feed_stale"  # data stopped while connected
     FEED_RECONNECT_REQUESTED = "feed_reconnect_requested"  # by the health monitor
+    FEED_SUBSCRIBED = "feed_subscribed"
+    FEED_RESUBSCRIBED = "feed_resubscribed"  # every pair again after a reconnect
     SUBSCRIPTION_REFUSED = "subscription_refused"
+    SUBSCRIPTIONS_UNPLACED = "subscriptions_unplaced"  # no connection has room
+    TOKENS_ASKED_AGAIN = "tokens_asked_again"  # silent after a subscribe
     TOKENS_SILENT = "tokens_silent"  # subscribed tokens that never ticked
+    TOKENS_STALE = "tokens_stale"  # tokens that ticked, then went quiet
+    TICKS_DROPPED = "ticks_dropped"  # the tick queue was full
 
     # Candles and history.
+    BOOTSTRAP_ATTEMPT = "bootstrap_attempt"
     BOOTSTRAP_ATTEMPT_FAILED = "bootstrap_attempt_failed"
     HISTORY_LOADED = "history_loaded"
     BUILDING_FROM_TICKS = "building_from_ticks"
+    HISTORY_RETRY_FAILED = "history_retry_failed"  # the background retry, still no
     HISTORY_RESTORED = "history_restored"
     MARKET_CLOSED_WAIT = "market_closed_wait"
     SYMBOL_SKIPPED = "symbol_skipped"  # an invalid symbol
+    BACKFILL_SCHEDULED = "backfill_scheduled"
     BACKFILL_DONE = "backfill_done"
     BACKFILL_FAILED = "backfill_failed"
+    HISTORY_MERGED = "history_merged"
     CANDLE_REVISED = "candle_revised"
 
     # REST calls.
@@ -113,6 +148,7 @@ class EventKind(StrEnum):
     ORDER_PLACED = "order_placed"
     ORDER_REJECTED = "order_rejected"
     ORDER_UNKNOWN = "order_unknown"  # the outcome could not be resolved
+    ORDER_RESENT = "order_resent"  # proven absent from the book, sent again
     TRADE_SKIPPED = "trade_skipped"  # margin, limits, a symbol not warm
     POSITION_OPENED = "position_opened"
     POSITION_CLOSED = "position_closed"

@@ -16,6 +16,7 @@ from kit.broker.session import Credentials
 from kit.broker.stack import BrokerStack, open_stack
 from kit.clock import IST
 from kit.sim.runner import SimConfig
+from kit.store import SqliteStore
 
 MIDDAY = datetime(2026, 12, 3, 11, 0, tzinfo=IST)
 
@@ -61,7 +62,7 @@ def stack_factory(simulator, tmp_path: Path):
         broker = open_stack(
             sim.rest_url,
             credentials_of(sim, totp=totp),
-            tmp_path / f"journal-{len(opened)}.sqlite3",
+            SqliteStore(tmp_path / f"journal-{len(opened)}.sqlite3", sim.clock),
             sim.clock,
             read_timeout_s=read_timeout_s,
             # at 50x a few ms of real latency are 0.1-0.3 s of simulated time

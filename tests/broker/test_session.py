@@ -17,7 +17,6 @@ import pytest
 
 from kit import cli, logsafe
 from kit.broker.http import Transport
-from kit.broker.journal import SqliteJournal
 from kit.broker.routes import ROUTES
 from kit.broker.session import (
     BrokerSession,
@@ -30,6 +29,7 @@ from kit.clock import IST, ManualClock
 from kit.errors import AuthError, LoginFailed, NetworkError, TokenInvalid
 from kit.sim.chaos import FaultKind
 from kit.sim.runner import SimConfig
+from kit.store import SqliteStore
 
 START = datetime(2026, 12, 3, 11, 0, tzinfo=IST)
 DAY_S = 24 * 3600
@@ -42,7 +42,7 @@ class Rig:
     sim: Any
     clock: ManualClock
     transport: Transport
-    journal: SqliteJournal
+    journal: SqliteStore
     events: list[SessionEvent]
 
     def session(self, *, totp: bool = True, mpin: str | None = None) -> BrokerSession:
@@ -92,7 +92,7 @@ def rig(simulator, tmp_path: Path) -> Iterator[Rig]:
     config = SimConfig(start=START, rate_limits=False, jwt_lifetime_s=DAY_S)
     sim = simulator(config, clock=clock)
     transport = Transport(sim.rest_url, sim.account.api_key)
-    journal = SqliteJournal(tmp_path / "kit.sqlite3", clock)
+    journal = SqliteStore(tmp_path / "kit.sqlite3", clock)
     yield Rig(sim, clock, transport, journal, [])
     journal.close()
     transport.close()
@@ -468,7 +468,7 @@ def test_kit_login_asks_without_echo_and_saves_a_session_the_bot_resumes(
         f"Logged in; session saved to {store}, valid until 2026-12-04 11:00 IST"
     )
     assert "TOTP" in prompts[0] and "MPIN" in prompts[1]
-    journal = SqliteJournal(store, rig.clock)
+    journal = SqliteStore(store, rig.clock)
     bot = BrokerSession(
         rig.transport, Credentials(account.api_key, account.client_code), journal,
         rig.clock,

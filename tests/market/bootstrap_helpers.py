@@ -23,6 +23,7 @@ from kit.market.candle_book import CandleBook
 from kit.market.candles import ClosePolicy, from_ms
 from kit.market.history import Symbol
 from kit.sim.instruments import NSE_INSTRUMENTS
+from kit.store import SqliteStore
 from tests.broker.feed_helpers import wait_until
 
 E = TypeVar("E", bound=BootstrapEvent)
@@ -45,7 +46,7 @@ def open_client(sim: Any, path: Path, **options: Any) -> BrokerStack:
     )
     options.setdefault("pacer_margin_s", 0.3)
     return open_stack(
-        sim.rest_url, credentials, path, sim.clock,
+        sim.rest_url, credentials, SqliteStore(path, sim.clock), sim.clock,
         policy=RetryPolicy(max_retries=0), **options,
     )  # fmt: skip
 

@@ -1,0 +1,1 @@
+"""Trading: the strategy interface, indicators, the scanner, risk and brokers."""

@@ -51,6 +51,7 @@ from kit.errors import (
     KitError,
     LoginFailed,
     NetworkError,
+    StoreError,
     TokenExpired,
     TokenInvalid,
     TransientError,
@@ -138,7 +139,7 @@ class BrokerSession:
 
     def resume(self) -> bool:
         """Take up the journal's session for this client if it is unexpired."""
-        stored = self._journal.load_session(self._credentials.client_code)
+        stored = self._stored_session()
         if stored is None or stored.jwt_expires_at <= self._clock.time():
             return False
         self._install(stored)
@@ -173,8 +174,11 @@ class BrokerSession:
         try:
             self._transport.request(ROUTES["logout"], body, jwt=session.jwt)
         finally:
-            self._journal.clear_session(session.client_code)
             self._session = None
+            try:
+                self._journal.clear_session(session.client_code)
+            except StoreError as exc:
+                logger.warning("Logout: the store did not forget the session: %s", exc)
             logger.info("Logged out")
 
     # What the session holds.
@@ -357,7 +361,7 @@ class BrokerSession:
     def _take_up_stored(self) -> bool:
         """Adopt a later session from the journal (saved by ``kit login``)."""
         current = self._session
-        stored = self._journal.load_session(self._credentials.client_code)
+        stored = self._stored_session()
         if stored is None or stored.jwt_expires_at <= self._clock.time():
             return False
         if current is not None and stored.jwt_expires_at <= current.jwt_expires_at:
@@ -389,7 +393,19 @@ class BrokerSession:
             logged_in_at=logged_in_at,
         )
         self._install(session)
-        self._journal.save_session(session)
+        try:
+            self._journal.save_session(session)
+        except StoreError as exc:
+            # The session works from memory; a restart will log in again.
+            logger.warning("Session not saved (the store failed): %s", exc)
+
+    def _stored_session(self) -> StoredSession | None:
+        """The journal's session for this client; None when the store fails."""
+        try:
+            return self._journal.load_session(self._credentials.client_code)
+        except StoreError as exc:
+            logger.warning("Stored session unreadable (the store failed): %s", exc)
+            return None
 
     def _install(self, session: StoredSession) -> None:
         logsafe.register(session.jwt, session.refresh_token, session.feed_token)

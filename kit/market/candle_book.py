@@ -192,6 +192,16 @@ class CandleBook:
             )  # fmt: skip
         return revisions
 
+    def restore(self, candles: Iterable[Candle]) -> int:
+        """Take back closed candles kept before a restart (any provenance);
+        minutes the book already holds keep their candle. The count taken."""
+        taken = 0
+        for candle in candles:
+            if candle.start_ms not in self._candles:
+                self._store(candle)
+                taken += 1
+        return taken
+
     # Storage.
 
     def _store(self, candle: Candle) -> None:

@@ -22,7 +22,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Protocol
 
 from kit.broker.feed_state import ConnState, FeedState, FeedStatus, TokenId
@@ -140,16 +140,23 @@ def bootstrap_coverage(bootstrap: HasBootstrapStatus, now: datetime) -> CandleHe
     return CandleHealth(warm=min(warm, total), total=total)
 
 
+BOOK_SETTLE_S = 20.0
+"""A minute counts towards warmth this long after it ended (the close policy's
+clock grace, 5 s, plus the engine's step and the monitor's sampling)."""
+
+
 def books_coverage(
     books: Mapping[str, CandleBook],
     *,
     calendar: NseCalendar,
     now: datetime,
     warmup_candles: int,
+    settle_s: float = BOOK_SETTLE_S,
 ) -> CandleHealth:
     """Warm books (a candle for each of the last ``warmup_candles`` session
-    minutes that have ended), candles held, and the fewest in one book."""
-    window = closed_minutes(calendar, now, warmup_candles)
+    minutes that have ended ``settle_s`` ago: a book closes a minute a few
+    seconds after it ends), candles held, and the fewest in one book."""
+    window = closed_minutes(calendar, now - timedelta(seconds=settle_s), warmup_candles)
     held = [len(book) for book in books.values()]
     warm = sum(
         all(book.get(minute) is not None for minute in window)

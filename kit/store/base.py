@@ -39,7 +39,10 @@ TradingMode = Literal["paper", "live"]
 @dataclass(frozen=True)
 class PositionRecord:
     """A position as stored: signed ``quantity`` (short below 0), prices in
-    rupees, times in epoch seconds."""
+    rupees, times in epoch seconds. ``last_ordertag`` is the ``ordertag`` of
+    the last fill applied to it ("" for none, or a fill without a tag): written
+    with the change it caused, it tells a restart which orders the position
+    already holds."""
 
     mode: TradingMode
     symbol: str
@@ -53,6 +56,7 @@ class PositionRecord:
     target: float | None = None
     opened_at: float = 0.0
     updated_at: float = 0.0
+    last_ordertag: str = ""
 
 
 @dataclass(frozen=True)

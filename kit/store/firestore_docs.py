@@ -138,6 +138,7 @@ def position_doc(position: PositionRecord) -> dict[str, Any]:
         "target": records.optional_float(p.target),
         "opened_at": float(p.opened_at),
         "updated_at": float(p.updated_at),
+        "last_ordertag": p.last_ordertag,
     }
 
 
@@ -155,6 +156,7 @@ def position_of(doc: Mapping[str, Any]) -> PositionRecord:
         target=records.optional_float(doc.get("target")),
         opened_at=float(doc["opened_at"]),
         updated_at=float(doc["updated_at"]),
+        last_ordertag=str(doc.get("last_ordertag") or ""),
     )
 
 

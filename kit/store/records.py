@@ -75,6 +75,8 @@ def check_position(position: PositionRecord) -> None:
         raise StoreError(f"position {position.symbol}: prices and times must be finite")
     if isinstance(position.quantity, bool) or not isinstance(position.quantity, int):
         raise StoreError(f"position {position.symbol}: quantity must be an integer")
+    if not isinstance(position.last_ordertag, str):
+        raise StoreError(f"position {position.symbol}: last_ordertag must be text")
 
 
 def check_mode(mode: str) -> None:

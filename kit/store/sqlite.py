@@ -216,7 +216,7 @@ class SqliteStore:
         row = (
             *(p.mode, p.symbol, p.token, p.exchange, p.quantity, p.avg_price),
             *(p.realised_pnl, p.last_price, p.stop, p.target),
-            *(p.opened_at, p.updated_at),
+            *(p.opened_at, p.updated_at, p.last_ordertag),
         )
         with self._use("save a position") as db:
             db.execute(

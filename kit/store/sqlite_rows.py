@@ -21,7 +21,7 @@ SESSION_COLUMNS = (
 )
 POSITION_COLUMNS = (
     "mode, symbol, token, exchange, quantity, avg_price, realised_pnl, "
-    "last_price, stop, target, opened_at, updated_at"
+    "last_price, stop, target, opened_at, updated_at, last_ordertag"
 )
 CANDLE_COLUMNS = (
     "start_us, open, high, low, close, volume, provenance, volume_basis, ticks"
@@ -44,7 +44,7 @@ def intent_of(row: tuple[Any, ...]) -> OrderIntent:
 
 def position_of(row: tuple[Any, ...]) -> PositionRecord:
     mode, symbol, token, exchange, quantity, avg_price, realised = row[:7]
-    last_price, stop, target, opened_at, updated_at = row[7:]
+    last_price, stop, target, opened_at, updated_at, last_ordertag = row[7:]
     return PositionRecord(
         mode=mode,
         symbol=str(symbol),
@@ -58,6 +58,7 @@ def position_of(row: tuple[Any, ...]) -> PositionRecord:
         target=records.optional_float(target),
         opened_at=float(opened_at),
         updated_at=float(updated_at),
+        last_ordertag=str(last_ordertag),
     )
 
 

@@ -43,18 +43,19 @@ CREATE TABLE broker_sessions (
 
 _V2_STORE = """
 CREATE TABLE positions (
-    mode         TEXT NOT NULL,
-    symbol       TEXT NOT NULL,
-    token        TEXT NOT NULL,
-    exchange     TEXT NOT NULL,
-    quantity     INTEGER NOT NULL,
-    avg_price    REAL NOT NULL,
-    realised_pnl REAL NOT NULL,
-    last_price   REAL,
-    stop         REAL,
-    target       REAL,
-    opened_at    REAL NOT NULL,
-    updated_at   REAL NOT NULL,
+    mode          TEXT NOT NULL,
+    symbol        TEXT NOT NULL,
+    token         TEXT NOT NULL,
+    exchange      TEXT NOT NULL,
+    quantity      INTEGER NOT NULL,
+    avg_price     REAL NOT NULL,
+    realised_pnl  REAL NOT NULL,
+    last_price    REAL,
+    stop          REAL,
+    target        REAL,
+    opened_at     REAL NOT NULL,
+    updated_at    REAL NOT NULL,
+    last_ordertag TEXT NOT NULL DEFAULT '',
     PRIMARY KEY (mode, symbol)
 ) WITHOUT ROWID;
 CREATE TABLE state_docs (

@@ -35,7 +35,7 @@ class PaperBroker:
         slippage_bps: float = 5.0,
         capital: float = 1_000_000.0,
         margin_rate: float = 0.2,
-        emit: Callable[[ActivityEvent], None] | None = None,
+        emit: Callable[[ActivityEvent], object] | None = None,
     ) -> None:
         if slippage_bps < 0 or capital <= 0:
             raise ValueError("slippage_bps must be >= 0 and capital > 0")

@@ -87,7 +87,11 @@ class PositionBook:
     def apply(
         self, fill: Fill, *, stop: float | None = None, target: float | None = None
     ) -> PositionRecord:
-        """Apply a fill; the position after it (already in the store)."""
+        """Apply a fill; the position after it (already in the store).
+
+        The fill's ``ordertag`` becomes the position's ``last_ordertag`` in the
+        same write, so the store says both what changed and by which order.
+        """
         if fill.quantity <= 0 or not (fill.price > 0 and math.isfinite(fill.price)):
             raise ValueError(f"not a fill: {fill.quantity} at {fill.price}")
         held = self._positions.get(fill.instrument.symbol)
@@ -106,7 +110,12 @@ class PositionBook:
             position = replace(position, stop=None, target=None)
         elif held.quantity == 0 or (held.quantity > 0) != (position.quantity > 0):
             position = replace(position, opened_at=fill.at_s, stop=stop, target=target)
-        position = replace(position, last_price=fill.price, updated_at=fill.at_s)
+        position = replace(
+            position,
+            last_price=fill.price,
+            updated_at=fill.at_s,
+            last_ordertag=fill.ordertag,
+        )
         self._save(position)
         return position
 

@@ -105,7 +105,7 @@ class Risk:
         clock: Clock,
         *,
         margin_available: Callable[[], float] | None = None,
-        emit: Callable[[ActivityEvent], None] | None = None,
+        emit: Callable[[ActivityEvent], object] | None = None,
     ) -> None:
         self.limits = limits
         self.clock = clock

@@ -229,8 +229,10 @@ def test_a_batch_half_written_before_the_store_died_is_stored_once(store, clock,
     store.down = False
     assert feed.flush(WAIT_S)
 
-    stored = sorted(store.rows.values(), key=lambda e: e.at)
-    assert [e.id for e in stored][:4] == [e.id for e in recorded]
+    # Each note once, in the order recorded; where the outage's own events
+    # fall among them depends on how the writer batched them.
+    notes = [e.id for e in store.rows.values() if e.kind == "note"]
+    assert notes == [e.id for e in recorded]
     assert len(store.rows) == 4 + 2  # and the outage's two events
 
 

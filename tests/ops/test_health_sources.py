@@ -8,7 +8,7 @@ from __future__ import annotations
 import json
 import threading
 from dataclasses import replace
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 import pytest
 
@@ -111,11 +111,29 @@ def test_candle_books_are_warm_when_they_hold_every_minute_of_the_window():
     full.merge_broker(rows)
     holed.merge_broker(rows[:50] + rows[51:])
 
+    later = MIDDAY + timedelta(seconds=30)  # 11:59 ended 30 s ago
     coverage = books_coverage(
-        {"1": full, "2": holed}, calendar=calendar, now=MIDDAY, warmup_candles=200
+        {"1": full, "2": holed}, calendar=calendar, now=later, warmup_candles=200
     )
 
     assert coverage == CandleHealth(warm=1, total=2, candles=399, fewest=199)
+
+
+def test_a_minute_that_just_ended_does_not_cool_a_book_yet():
+    calendar = NseCalendar()
+    window = closed_minutes(calendar, MIDDAY - timedelta(minutes=1), 200)
+    book = CandleBook("1", calendar=calendar)
+    book.merge_broker([[m.isoformat(), 10.0, 11.0, 9.0, 10.5, 100] for m in window])
+
+    def warm(now: datetime) -> int:
+        found = books_coverage(
+            {"1": book}, calendar=calendar, now=now, warmup_candles=200
+        )
+        return found.warm
+
+    # 11:59 ended at 12:00:00; the book closes it a few seconds later.
+    assert warm(MIDDAY + timedelta(seconds=5)) == 1
+    assert warm(MIDDAY + timedelta(seconds=25)) == 0
 
 
 def test_sources_for_prefers_the_measured_books_to_the_bootstrap():

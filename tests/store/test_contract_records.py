@@ -4,6 +4,7 @@ health snapshots, and what every store says about itself."""
 from __future__ import annotations
 
 import math
+from dataclasses import replace
 from datetime import datetime, timedelta
 
 import pytest
@@ -70,6 +71,27 @@ def test_a_position_of_an_unknown_mode_or_with_nan_is_refused(store):
         store.save_position(position(avg_price=math.nan))
     with pytest.raises(StoreError, match="paper or live"):
         store.positions("demo")
+    assert store.positions("paper") == []
+
+
+def test_a_position_keeps_the_ordertag_of_its_last_fill(store, stores):
+    tagged = position("SBIN-EQ", mode="live", last_ordertag="kit-0mhx2k1c9q4z7w1e")
+    store.save_position(tagged)
+    store.save_position(position("TCS-EQ", mode="live"))
+
+    assert stores.open().positions("live") == [
+        tagged,
+        position("TCS-EQ", mode="live", last_ordertag=""),
+    ]
+    store.save_position(
+        replace(tagged, quantity=0, last_ordertag="kit-0mhx2k1d00000000")
+    )
+    assert store.positions("live")[0].last_ordertag == "kit-0mhx2k1d00000000"
+
+
+def test_a_position_whose_last_ordertag_is_not_text_is_refused(store):
+    with pytest.raises(StoreError, match="last_ordertag"):
+        store.save_position(position(last_ordertag=None))
     assert store.positions("paper") == []
 
 

@@ -134,6 +134,15 @@ class PositionBook:
             replace(held, stop=stop, target=target, updated_at=self.clock.time())
         )
 
+    def adopt(self, position: PositionRecord) -> None:
+        """Take ``position`` as it is (the broker's figures after a
+        reconciliation); written to the store first."""
+        if position.mode != self.mode:
+            raise ValueError(
+                f"a {position.mode} position given to the {self.mode} book"
+            )
+        self._save(position)
+
     def realised(self) -> float:
         return sum(p.realised_pnl for p in self._positions.values())
 

@@ -11,7 +11,8 @@ judges, in market hours only:
   ``window_s``; a silent one is requested again once, and reported silent when
   it stays silent for another window;
 - staleness: a pair that ticked before and has been quiet for
-  ``stale_after_s`` is reported once, until it ticks again.
+  ``stale_after_s`` of market time is reported once, until it ticks again
+  (quiet before the open does not count: the clock starts at the open).
 
 Outside market hours nothing is judged, and the verification windows start
 again from the moment of judging, so they run from the open.
@@ -84,6 +85,8 @@ class TokenWatch:
         self._pending: dict[SubKey, _Pending] = {}
         self._stale: set[SubKey] = set()
         self._silent: set[SubKey] = set()
+        self._closed_seen = False  # the market was judged closed at least once
+        self._open_since_s: float | None = None  # when it was then seen to open
 
     def expect(self, keys: Iterable[SubKey], now_s: float) -> None:
         """``keys`` were just (re)subscribed: each owes a tick within the window."""
@@ -116,9 +119,12 @@ class TokenWatch:
         """Verification and staleness of the pairs ``held``, in market hours."""
         with self._lock:
             if not market_open:
+                self._closed_seen, self._open_since_s = True, None
                 for pending in self._pending.values():
                     pending.since_s, pending.asked_again = now_s, False
                 return Verdict()
+            if self._closed_seen and self._open_since_s is None:
+                self._open_since_s = now_s
             ask_again, silent = self._verify(now_s)
             stale = self._find_stale(now_s, held)
         return Verdict(ask_again, silent, stale)
@@ -157,7 +163,8 @@ class TokenWatch:
             last_s = self._last_s.get(key)
             if last_s is None or self._judged_elsewhere(key):
                 continue
-            if now_s - last_s >= self.stale_after_s:
+            quiet_since_s = max(last_s, self._open_since_s or last_s)
+            if now_s - quiet_since_s >= self.stale_after_s:
                 stale.append(key)
         self._stale.update(stale)
         return stale

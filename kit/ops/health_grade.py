@@ -30,7 +30,8 @@ threads    GOOD      over 100 threads; over 1000 open files
 errors     DEGRADED  over 5 % of the operations of the last 10 min failed
                      (judged from 20 operations on)
            GOOD      over 1 % failed
-scans      DEGRADED  no scan for 180 s in market hours (after the first scan)
+scans      DEGRADED  no scan for 180 s in market hours (after the first scan;
+                     quiet before the open does not count)
            GOOD      the average scan takes over 5 s
 =========  ========  =======================================================
 
@@ -42,9 +43,11 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from kit.clock import IST, NseCalendar
 from kit.ops.health_config import MIB, HealthConfig
 from kit.ops.health_snapshot import Grade, HealthSnapshot
 
+_SESSIONS = NseCalendar()  # session opening times; holidays do not matter here
 Issue = tuple[Grade, str]
 Check = Callable[[HealthSnapshot, HealthConfig], list[Issue]]
 
@@ -175,6 +178,9 @@ def check_scans(s: HealthSnapshot, c: HealthConfig) -> list[Issue]:
         return []
     issues: list[Issue] = []
     age_s = scans.last_scan_age_s
+    if s.market_open and age_s is not None:
+        since_open_s = s.at - _SESSIONS.session_open(s.at.astimezone(IST).date())
+        age_s = min(age_s, since_open_s.total_seconds())
     if s.market_open and age_s is not None and age_s >= c.scan_stale_s:
         issues.append((Grade.DEGRADED, f"no scan for {duration(age_s)}"))
     average_s = scans.average_scan_s

@@ -87,6 +87,8 @@ def duration(seconds: float | None) -> str:
     """``12.5 s``, ``3 min 05 s``, ``1 h 02 min``; ``... ahead`` below zero."""
     if seconds is None:
         return "-"
+    if -0.05 < seconds < 0:  # a start stamped a hair after its detection
+        seconds = 0.0
     if seconds < 0:
         return f"{duration(-seconds)} ahead"
     if seconds < 60:

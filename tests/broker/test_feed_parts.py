@@ -75,11 +75,14 @@ def test_nothing_is_judged_outside_market_hours_and_windows_run_from_the_open():
     closed = watch.judge(500.0, market_open=False, held=[A, B])
     after_open = watch.judge(505.0, market_open=True, held=[A, B])
     later = watch.judge(510.0, market_open=True, held=[A, B])
+    quiet_since_open = watch.judge(535.0, market_open=True, held=[A, B])
 
     assert closed.ask_again == closed.stale == []
     assert after_open.ask_again == []  # the window runs from 500, not 0
     assert later.ask_again == [A]
-    assert after_open.stale == [B]  # judged only once the market is open
+    # B last ticked before the open: its quiet counts from the open (505).
+    assert after_open.stale == later.stale == []
+    assert quiet_since_open.stale == [B]
 
 
 def test_a_stale_token_is_reported_once_until_it_ticks_again():

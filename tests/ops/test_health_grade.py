@@ -4,9 +4,11 @@ from a snapshot where everything else is nominal."""
 from __future__ import annotations
 
 from dataclasses import replace
+from datetime import datetime, timedelta
 
 import pytest
 
+from kit.clock import IST
 from kit.ops.health_config import MIB, HealthConfig
 from kit.ops.health_grade import assess, duration
 from kit.ops.health_snapshot import (
@@ -200,3 +202,18 @@ def test_a_config_that_contradicts_itself_is_refused():
         HealthConfig(sample_s=0.0)
     with pytest.raises(ValueError, match="memory_minor_ratio"):
         HealthConfig(memory_minor_ratio=0.95)
+
+
+def test_quiet_before_the_open_does_not_count_as_missed_scans():
+    opened = datetime(2026, 12, 3, 9, 15, tzinfo=IST)
+    last_scan_before_open = ScanHealth(400.0, 1.0, 10)  # 09:11:20
+
+    early = replace(
+        BASE, at=opened + timedelta(seconds=179), scans=last_scan_before_open
+    )
+    later = replace(
+        BASE, at=opened + timedelta(seconds=180), scans=last_scan_before_open
+    )
+
+    assert assess(early, CONFIG).grade is Grade.EXCELLENT
+    assert assess(later, CONFIG).reasons == ("no scan for 3m 0s",)

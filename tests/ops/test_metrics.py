@@ -251,6 +251,7 @@ def test_merged_length_merges_and_clips():
         (185, "3 min 05 s"),
         (3720, "1 h 02 min"),
         (-3600, "1 h 00 min ahead"),
+        (-0.004, "0.0 s"),  # a start stamped a hair after its detection
     ],
 )
 def test_durations_read_as_a_person_would_say_them(seconds, text):

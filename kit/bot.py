@@ -87,6 +87,7 @@ class Bot:
         self.simulator = simulator
         self.clock = clock
         self.parts: BotParts | None = None
+        self._opening: BotParts | None = None  # the parts while they open
         self.phase = "created"
         self.error = ""
         self._stop = threading.Event()
@@ -133,6 +134,9 @@ class Bot:
                 return True
             self.phase = "stopping"
             self._stop.set()
+            opening = self._opening
+            if opening is not None and self.parts is None:
+                opening.interrupt()  # a start still loading history ends now
             clean = True
             if self._thread is not None:
                 self._thread.join(timeout_real_s)
@@ -203,16 +207,19 @@ class Bot:
 
     def _main(self) -> None:
         try:
-            self.parts = parts = open_parts(
+            parts = open_parts(
                 self.settings,
                 strategy=self.strategy,
                 simulator=self.simulator,
                 clock=self.clock,
                 stop=self._stop,
                 on_phase=self._set_phase,
+                on_parts=self._set_opening,
             )
-            if self._stop.is_set():
+            if self._stop.is_set():  # stopped while starting: close them here,
+                parts.close(clean_stop=True)  # stop() may have stopped waiting
                 return
+            self.parts = parts
             self._engine_thread = threading.Thread(
                 target=parts.engine.run, args=(self._stop,), name="kit-engine",
                 daemon=True,
@@ -221,10 +228,11 @@ class Bot:
             # The first health sample sees what the engine's first step made.
             first_step_by = _time.monotonic() + 10.0
             while parts.engine.status() is None and _time.monotonic() < first_step_by:
-                self._stop.wait(0.05)
+                if self._stop.wait(0.05):
+                    return  # stop() closes the parts
             parts.health.start()
             self.phase = "running"
-            logger.info("Bot: running\n%s", self.startup_summary())
+            logger.info("Bot: running\n%s", _plain(self.startup_summary()))
         except Exception as exc:
             self.phase, self.error = "failed", f"{type(exc).__name__}: {exc}"
             logger.exception("Bot: start failed")
@@ -236,7 +244,11 @@ class Bot:
             self._ready.set()
 
     def _set_phase(self, phase: str) -> None:
-        self.phase = phase
+        if not self._stop.is_set():
+            self.phase = phase
+
+    def _set_opening(self, parts: BotParts) -> None:
+        self._opening = parts
 
     def _clock(self) -> Clock:
         if self.parts is not None:
@@ -244,3 +256,13 @@ class Bot:
         if self.clock is not None:
             return self.clock
         raise RuntimeError("the bot has no clock before it starts")
+
+
+def _plain(text: str) -> str:
+    """``text`` without its status symbols: log lines are plain ASCII."""
+    lines = []
+    for line in text.split("\n"):
+        indent = len(line) - len(line.lstrip(" "))
+        words = line.encode("ascii", "ignore").decode().split()
+        lines.append(" " * indent + " ".join(words) if words else "")
+    return "\n".join(lines)

@@ -20,7 +20,7 @@ from kit.broker.feed import ResilientFeed
 from kit.broker.feed_config import FeedConfig
 from kit.broker.instruments import resolve
 from kit.broker.routes import Mode
-from kit.broker.session import Credentials
+from kit.broker.session import Credentials, SessionEvent, SessionEventKind
 from kit.broker.stack import BrokerStack, open_stack
 from kit.clock import Clock, NseCalendar, RealClock
 from kit.config import Settings
@@ -76,6 +76,13 @@ class BotParts:
     def instruments_by_symbol(self) -> dict[str, Instrument]:
         return {i.symbol: i for i in self.instruments.values()}
 
+    def interrupt(self) -> None:
+        """Cut short a start still loading history (any thread): the
+        bootstrap's attempts and waits end at once."""
+        boot = getattr(self, "bootstrap", None)
+        if boot is not None:
+            boot.stop(timeout_real_s=0.0)
+
     def close(self, *, clean_stop: bool) -> bool:
         """Stop the threads, record the stop, close the rest; True when every
         thread ended in time."""
@@ -109,7 +116,10 @@ def open_parts(
     clock: Clock | None,
     stop: threading.Event,
     on_phase: Callable[[str], None],
+    on_parts: Callable[[BotParts], None] = lambda parts: None,
 ) -> BotParts:
+    """Open every part in order; ``on_parts`` gets them as soon as they exist
+    (so a stop can :meth:`BotParts.interrupt` a start still loading history)."""
     owns_simulator = False
     if settings.broker == "simulator" and simulator is None:
         simulator, owns_simulator = _start_simulator(settings), True
@@ -123,13 +133,14 @@ def open_parts(
     activity = ActivityFeed(store, clock, subscribers=[notify])
     parts = BotParts(settings, clock, store, activity, notifier, simulator)
     parts.owns_simulator = owns_simulator
+    on_parts(parts)
     try:
         _record_start(parts)
         on_phase("logging in")
         _open_broker(parts)
         if not stop.is_set():
             on_phase("bootstrapping")
-            _open_market(parts, strategy or EmaCrossRsiAtr())
+            _open_market(parts, strategy or EmaCrossRsiAtr(), stop)
     except BaseException:
         parts.close(clean_stop=False)
         raise
@@ -176,7 +187,7 @@ def _open_broker(parts: BotParts) -> None:
         parts.store,
         parts.clock,
         read_timeout_s=settings.read_timeout_s,
-        on_session_event=activity.on_session_event,
+        on_session_event=_session_events(activity),
         on_order_event=activity.on_order_event,
         observer=activity.on_retry,
         owns_journal=False,
@@ -198,7 +209,7 @@ def _open_broker(parts: BotParts) -> None:
     }
 
 
-def _open_market(parts: BotParts, strategy: Strategy) -> None:
+def _open_market(parts: BotParts, strategy: Strategy, stop: threading.Event) -> None:
     settings, clock, store, activity = (
         parts.settings, parts.clock, parts.store, parts.activity,
     )  # fmt: skip
@@ -253,10 +264,28 @@ def _open_market(parts: BotParts, strategy: Strategy) -> None:
         poll_prices=_price_poller(stack), calendar=calendar, config=EngineConfig(),
     )  # fmt: skip
     engine.restore_candles(clock.now() - timedelta(days=RESTORE_DAYS))
+    if stop.is_set():  # a stop seen after this point interrupts run()
+        return
     boot.run()
+    if stop.is_set():
+        return
     boot.start()
     parts.health = health = _health(parts, engine, scanner, positions)
     health.subscribe(lambda snapshot: _still_running(store, clock))
+    # Renew the session ahead of expiry, or take up one saved by `kit login`.
+    health.subscribe(lambda snapshot: stack.session.check())
+
+
+def _session_events(activity: ActivityFeed) -> Callable[[SessionEvent], None]:
+    """The session's events for the activity feed, less its expiry warnings
+    and expiry: the health monitor reports those, once each with the steps
+    (the same warning twice would notify twice)."""
+
+    def forward(event: SessionEvent) -> None:
+        if event.kind is SessionEventKind.SESSION_RENEWED:
+            activity.on_session_event(event)
+
+    return forward
 
 
 def _still_running(store: Store, clock: Clock) -> None:
@@ -281,7 +310,7 @@ def _trading_broker(parts: BotParts, positions: PositionBook) -> TradingBroker:
     assert parts.stack is not None
     live = LiveBroker(parts.stack, positions, parts.clock, emit=parts.activity.add)
     live.reconcile()
-    return live  # type: ignore[no-any-return]  # TODO: drop once live.py lands
+    return live
 
 
 def _price_poller(stack: BrokerStack) -> Callable[[list[Instrument]], dict[str, float]]:

@@ -1,6 +1,9 @@
 """The ``kit`` command.
 
-kit demo [--duration S] [--speed X]   the simulator, a login and live ticks
+kit demo [--speed X] [--duration S] [--until HH:MM] [--seed N] [--store DIR]
+                                      the paper bot on the simulator, with faults
+kit run [--settings FILE] [--until HH:MM]
+                                      the bot against the configured broker
 kit sim [--port P] [--speed X] [--seed S] [--chaos PLAN] [--start ISO]
                                       the Angel One simulator, standalone
 kit settings [FILE]                   the effective settings, secrets masked
@@ -16,6 +19,8 @@ import json
 import logging
 import sys
 from datetime import datetime
+from datetime import time as dt_time
+from pathlib import Path
 
 from kit import __version__
 from kit.clock import IST
@@ -27,9 +32,27 @@ from kit.ops.report import add_report_arguments, report_from_args
 def _demo(args: argparse.Namespace) -> int:
     from kit.demo import DemoOptions, run_demo  # noqa: PLC0415 -- heavy imports
 
+    options = DemoOptions(
+        speed=args.speed,
+        duration_s=args.duration,
+        until=args.until,
+        seed=args.seed,
+        store_dir=Path(args.store) if args.store else None,
+        board_every_min=args.board_every,
+        settings_file=args.settings,
+    )
+    return run_demo(options, out=_print)
+
+
+def _run(args: argparse.Namespace) -> int:
+    from kit.demo_watch import run_bot  # noqa: PLC0415 -- heavy imports
+
     settings = load_settings(args.settings)
-    options = DemoOptions(duration_s=args.duration, speed=args.speed)
-    return run_demo(settings, options, out=lambda line: print(line, flush=True))
+    return run_bot(settings, args.until, out=_print)
+
+
+def _print(line: str) -> None:
+    print(line, flush=True)
 
 
 def _sim(args: argparse.Namespace) -> int:
@@ -131,11 +154,24 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"kit {__version__}")
     commands = parser.add_subparsers(dest="command", required=True)
 
-    demo = commands.add_parser("demo", help="live ticks from the built-in simulator")
+    demo = commands.add_parser(
+        "demo", help="the paper bot on the simulator: a morning with faults"
+    )
     demo.add_argument("--settings", metavar="FILE", help="a TOML settings file")
-    demo.add_argument("--duration", type=float, default=60.0, help="real seconds")
-    demo.add_argument("--speed", type=float, default=10.0, help="clock speed-up")
+    demo.add_argument("--speed", type=_positive, help="clock speed-up")
+    demo.add_argument("--duration", type=_positive, help="real seconds (about 60)")
+    demo.add_argument("--until", type=_hh_mm, help="simulated end, HH:MM (11:30)")
+    demo.add_argument("--seed", type=int, help="the fault plan's seed")
+    demo.add_argument("--store", metavar="DIR", help="keep store and log in DIR")
+    demo.add_argument(
+        "--board-every", type=_whole, metavar="MIN", help="simulated minutes"
+    )
     demo.set_defaults(run=_demo)
+
+    run = commands.add_parser("run", help="run the bot against the configured broker")
+    run.add_argument("--settings", metavar="FILE", help="a TOML settings file")
+    run.add_argument("--until", type=_hh_mm, help="stop at HH:MM IST (the close)")
+    run.set_defaults(run=_run)
 
     sim = commands.add_parser("sim", help="run the Angel One simulator standalone")
     sim.add_argument("--port", type=int, default=8000)
@@ -159,6 +195,30 @@ def build_parser() -> argparse.ArgumentParser:
     add_report_arguments(report)
     report.set_defaults(run=report_from_args)
     return parser
+
+
+def _hh_mm(text: str) -> dt_time:
+    try:
+        return dt_time.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a time (HH:MM): {text!r}") from None
+
+
+def _positive(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"not a positive number: {text!r}")
+    return value
+
+
+def _whole(text: str) -> int:
+    value = _positive(text)
+    if not value.is_integer():
+        raise argparse.ArgumentTypeError(f"not a whole number: {text!r}")
+    return int(value)
 
 
 def main(argv: list[str] | None = None) -> int:

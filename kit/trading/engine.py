@@ -9,8 +9,11 @@ Each :meth:`Engine.step` does, in order:
    the newly closed candles to the store;
 3. run the strategy over the symbols whose candle closed, and turn its signals
    into orders through risk and the broker (paper or live);
-4. protect the open positions: stops and targets on feed prices, or on prices
-   polled over REST when the feed is down (degradation levels 3 and 4);
+4. apply live fills that came late, and protect the open positions: stops
+   and targets on feed prices, or on prices polled over REST when the feed
+   is down (degradation levels 3 and 4). Steps 3 and 4 run only while the
+   market is open (09:15 to 15:30): no order goes out on the pre-open
+   snapshot or on history merged before the open;
 5. give the day's P&L to risk (the kill switch) and set the degradation
    level (:mod:`kit.trading.degradation`);
 6. publish an :class:`EngineStatus` for the board and the UI.
@@ -71,6 +74,8 @@ class TradingBroker(Protocol):
     def margin_available(self) -> float: ...
 
 
+MIN_WAIT_REAL_S = 0.002  # a step's shortest wait for ticks, real seconds
+
 PricePoller = Callable[[list[Instrument]], dict[str, float]]
 """Last prices (symbol -> price) of the given instruments, over REST."""
 
@@ -79,7 +84,7 @@ PricePoller = Callable[[list[Instrument]], dict[str, float]]
 class EngineConfig:
     poll_interval_s: float = 5.0  # REST prices while the feed is down
     tick_batch: int = 5_000  # ticks taken per step at most
-    wait_s: float = 0.2  # how long a step waits for the first tick
+    wait_s: float = 0.2  # how long a step waits for the first tick (clock time)
     square_off: time = time(15, 15)
 
 
@@ -162,15 +167,19 @@ class Engine:
                 stop.wait(1.0)
 
     def step(self) -> EngineStatus:
+        feed = self.feed()  # one reading per step, for protection and the level
         closed = self._take_ticks()
         closed |= self._close_by_clock()
         self._save_candles()
-        if closed:
+        trading = self.calendar.is_open(self.clock.now())  # no order out of session
+        if closed and trading:
             self._scan(closed)
-        self._protect()
+        if trading:
+            self._poll_open_orders()
+            self._protect(feed_up=feed.connected)
         self.risk.on_day_pnl(self.positions.day_pnl())
         self._square_off_if_due()
-        self.degradation.update(self.feed(), self._warm_count(), len(self.books))
+        self.degradation.update(feed, self._warm_count(), len(self.books))
         return self._publish()
 
     def status(self) -> EngineStatus | None:
@@ -182,7 +191,7 @@ class Engine:
     def _take_ticks(self) -> set[str]:
         closed: set[str] = set()
         try:
-            tick = self.ticks.get(timeout=self.config.wait_s)
+            tick = self.ticks.get(timeout=self._wait_real_s())
         except queue.Empty:
             return closed
         for _ in range(self.config.tick_batch):
@@ -192,6 +201,14 @@ class Engine:
             except queue.Empty:
                 break
         return closed
+
+    def _wait_real_s(self) -> float:
+        """``wait_s`` of the clock in real seconds (a scaled clock's are
+        shorter), so the steps keep pace with the clock; at least a few ms."""
+        wait_s = self.config.wait_s
+        if wait_s <= 0:
+            return 0.0
+        return max(wait_s / self.clock.speed, MIN_WAIT_REAL_S)
 
     def _on_tick(self, tick: Any, closed: set[str]) -> None:
         book = self.books.get(tick.token)
@@ -291,19 +308,32 @@ class Engine:
             reason=signal.reason or "signal", stop=signal.stop, target=signal.target,
         )  # fmt: skip
 
-    # 4. Protection.
+    # 4. Late fills and protection.
 
-    def _protect(self) -> None:
+    def _poll_open_orders(self) -> None:
+        """Apply the fills of live orders accepted earlier and filled since
+        (the live broker paces its own order-book reads; paper has none)."""
+        poll = getattr(self.broker, "poll_open_orders", None)
+        if poll is None:
+            return
+        try:
+            poll()
+        except Exception:
+            logger.exception("Engine: open orders not polled")
+
+    def _protect(self, *, feed_up: bool) -> None:
         open_positions = self.positions.open_positions()
         if not open_positions:
             return
-        prices = self._protection_prices(open_positions)
+        prices = self._protection_prices(open_positions, feed_up=feed_up)
         self.positions.mark(prices)
         for request in self.monitor.check(prices):
             self._exit(request)
 
-    def _protection_prices(self, held: list[PositionRecord]) -> dict[str, float]:
-        if self.degradation.feed_up or self.poll_prices is None:
+    def _protection_prices(
+        self, held: list[PositionRecord], *, feed_up: bool
+    ) -> dict[str, float]:
+        if feed_up or self.poll_prices is None:
             return dict(self.last_prices)
         now = self.clock.monotonic()
         if now < self._next_poll_mono:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import importlib.util
-import re
 import signal
 import subprocess
 import sys
@@ -15,18 +14,6 @@ import requests
 from kit import cli
 
 ROOT = Path(__file__).resolve().parents[2]
-
-
-def test_demo_logs_in_to_the_simulator_and_shows_live_ticks(capsys):
-    args = ["demo", "--duration", "3", "--speed", "30"]
-
-    assert cli.main(args) == 0
-
-    out = capsys.readouterr().out
-    assert "Logged in as SIM001" in out
-    assert "Subscribed to SBIN-EQ" in out
-    assert re.search(r"\d\d:\d\d:\d\d  SBIN-EQ\s+\d+\.\d\d", out)
-    assert re.search(r"Done: \d+ frames", out)
 
 
 def test_kit_sim_runs_standalone_and_stops_on_ctrl_c():
@@ -65,11 +52,41 @@ def test_settings_are_shown_with_secrets_masked(capsys, monkeypatch):
 
 
 def test_a_bad_setting_exits_2_naming_the_field(capsys, monkeypatch):
-    monkeypatch.setenv("KIT_MODE", "live")
+    monkeypatch.setenv("KIT_READ_TIMEOUT_S", "-1")
 
     assert cli.main(["demo"]) == 2
 
-    assert "api_key" in capsys.readouterr().err
+    assert "read_timeout_s" in capsys.readouterr().err
+
+
+def test_the_demo_stays_in_paper_mode_on_the_simulator_whatever_the_settings(
+    monkeypatch,
+):
+    from kit import demo  # noqa: PLC0415
+
+    monkeypatch.setenv("KIT_MODE", "live")
+    monkeypatch.setenv("KIT_BROKER", "angel")
+    monkeypatch.setenv("KIT_TELEGRAM_BOT_TOKEN", "123456:telegram-token-of-the-user")
+    monkeypatch.setenv("KIT_TELEGRAM_CHAT_ID", "42")
+    seen = []
+
+    class Refused(Exception):
+        pass
+
+    def start(settings, **options):
+        seen.append((settings, options))
+        raise Refused
+
+    monkeypatch.setattr(demo.Bot, "start", start)
+
+    with pytest.raises(Refused):
+        cli.main(["demo", "--duration", "1", "--speed", "60"])
+
+    settings, options = seen[0]
+    assert (settings.mode, settings.broker) == ("paper", "simulator")
+    assert settings.telegram_bot_token is None
+    assert settings.heartbeat_path.parent == settings.store_path.parent
+    assert options["simulator"].rest_url.startswith("http://127.0.0.1:")
 
 
 def test_python_dash_m_kit_runs_the_cli():

@@ -303,6 +303,7 @@ def _trading_broker(parts: BotParts, positions: PositionBook) -> TradingBroker:
     if settings.mode == "paper":
         return PaperBroker(
             positions, parts.clock, slippage_bps=settings.paper_slippage_bps,
+            capital=settings.paper_capital,
             margin_rate=settings.intraday_margin_rate, emit=parts.activity.add,
         )  # fmt: skip
     from kit.trading.live import LiveBroker  # noqa: PLC0415

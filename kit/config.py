@@ -87,7 +87,8 @@ class Settings(BaseSettings):
       (rupees; reaching it halts entries for the day), ``risk_resume_after_s``
       (a restriction lifted stays in force this long: hysteresis),
       ``intraday_margin_rate`` (share of an entry's value its margin check asks
-      for); ``paper_slippage_bps``: paper fills' slippage against the trader.
+      for); ``paper_slippage_bps``: paper fills' slippage against the trader;
+      ``paper_capital``: the paper account's rupees (its margin check).
     - ``live_confirmed``: must be true for ``mode=live`` to place real orders.
     - ``log_level``: the kit's loggers.
     """
@@ -143,6 +144,7 @@ class Settings(BaseSettings):
     risk_resume_after_s: float = Field(default=120.0, ge=0, le=3600)
     intraday_margin_rate: float = Field(default=0.2, gt=0, le=1)
     paper_slippage_bps: float = Field(default=5.0, ge=0, le=500)
+    paper_capital: float = Field(default=1_000_000.0, gt=0)
     live_confirmed: bool = False
 
     health_sample_s: float = Field(default=10.0, gt=0, le=600)

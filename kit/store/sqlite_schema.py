@@ -98,23 +98,39 @@ MIGRATIONS = {1: _V1_JOURNAL, 2: _V2_STORE}
 
 
 def migrate(db: sqlite3.Connection, path: Path) -> None:
-    """Bring the file's schema to SCHEMA_VERSION, one committed step each."""
+    """Bring the file's schema to SCHEMA_VERSION, one committed step each.
+
+    Each step holds the file's write lock (``BEGIN IMMEDIATE``) and reads the
+    version again under it, so two processes opening a new file at once do
+    not both create its tables."""
     (version,) = db.execute("PRAGMA user_version").fetchone()
+    _refuse_newer(version, path)
+    for target in range(version + 1, SCHEMA_VERSION + 1):
+        db.execute("BEGIN IMMEDIATE")
+        try:
+            (current,) = db.execute("PRAGMA user_version").fetchone()
+            _refuse_newer(current, path)
+            if current < target:
+                for statement in _statements(MIGRATIONS[target]):
+                    db.execute(statement)
+                db.execute(f"PRAGMA user_version = {target}")
+            db.execute("COMMIT")
+        except BaseException:
+            if db.in_transaction:
+                db.execute("ROLLBACK")
+            raise
+        logger.info("Store schema of %s at version %d", path, target)
+
+
+def _refuse_newer(version: int, path: Path) -> None:
     if version > SCHEMA_VERSION:
         raise ConfigurationError(
             f"the store {path} was written by a newer kit "
             f"(schema {version}, this kit knows {SCHEMA_VERSION})",
             field="store_path",
         )
-    for target in range(version + 1, SCHEMA_VERSION + 1):
-        # executescript commits what is pending, so the version bump sits in
-        # the same script as the change it describes.
-        try:
-            db.executescript(
-                f"BEGIN; {MIGRATIONS[target]} PRAGMA user_version = {target}; COMMIT;"
-            )
-        except sqlite3.Error:
-            if db.in_transaction:
-                db.execute("ROLLBACK")
-            raise
-        logger.info("Store schema of %s at version %d", path, target)
+
+
+def _statements(script: str) -> list[str]:
+    """The statements of a migration script (none holds a ';' inside)."""
+    return [part.strip() for part in script.split(";") if part.strip()]

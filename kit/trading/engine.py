@@ -31,7 +31,7 @@ import queue
 import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, time
+from datetime import UTC, date, datetime, time
 from typing import Any, Protocol
 
 from kit.clock import IST, Clock, NseCalendar
@@ -152,6 +152,7 @@ class Engine:
         self._saved: dict[str, dict[int, Candle]] = {}  # token -> start_ms -> candle
         self._next_poll_mono = 0.0
         self._squared_off_day: str = ""
+        self._day: date | None = None  # the trading day of the last step
         self._status_lock = threading.Lock()
         self._status: EngineStatus | None = None
 
@@ -177,8 +178,10 @@ class Engine:
         if trading:
             self._poll_open_orders()
             self._protect(feed_up=feed.connected)
+        self._new_day_if_due()
         self.risk.on_day_pnl(self.positions.day_pnl())
-        self._square_off_if_due()
+        if trading:
+            self._square_off_if_due()
         self.degradation.update(feed, self._warm_count(), len(self.books))
         return self._publish()
 
@@ -388,6 +391,22 @@ class Engine:
             logger.exception("Engine: order for %s failed", instrument.symbol)
 
     # 5. The end of the day.
+
+    def _new_day_if_due(self) -> None:
+        """At the first step of a new trading day: the kill switch, the
+        square-off and the order windows reset, yesterday's flat positions go."""
+        today = self.clock.now().astimezone(IST).date()
+        if today == self._day or not self.calendar.is_trading_day(today):
+            return
+        first_day = self._day is None
+        self._day = today
+        opened = self.calendar.session_open(today).timestamp()
+        self.positions.new_day(before_s=opened)  # flat ones of earlier days
+        if first_day:
+            return  # the bot's first day: the state it started with stands
+        self.risk.new_day()
+        self.risk.set_state(TradingState.ACTIVE, "a new day", source="square_off")
+        logger.info("Engine: a new trading day, %s", today.isoformat())
 
     def _square_off_if_due(self) -> None:
         now = self.clock.now().astimezone(IST)

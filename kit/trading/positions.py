@@ -152,10 +152,11 @@ class PositionBook:
     def day_pnl(self) -> float:
         return self.realised() + self.unrealised()
 
-    def new_day(self) -> None:
-        """Drop the flat positions of the previous day."""
+    def new_day(self, *, before_s: float | None = None) -> None:
+        """Drop the flat positions (those last changed before ``before_s``,
+        epoch seconds, when given): their P&L belongs to an earlier day."""
         for symbol, held in list(self._positions.items()):
-            if held.quantity == 0:
+            if held.quantity == 0 and (before_s is None or held.updated_at < before_s):
                 self.store.delete_position(self.mode, symbol)
                 del self._positions[symbol]
 

@@ -257,3 +257,24 @@ def test_a_locked_database_is_unavailable_after_the_busy_timeout(
     store.save_candles("3045", [candle(0)])
     assert store.load_candles("3045", since=START) == [candle(0)]
     store.close()
+
+
+def _open_and_close(path: str) -> str:
+    from kit.clock import ManualClock  # noqa: PLC0415 -- in a child process
+
+    try:
+        SqliteStore(path, ManualClock(START)).close()
+    except Exception as exc:  # reported to the parent
+        return f"{type(exc).__name__}: {exc}"
+    return ""
+
+
+def test_processes_opening_a_new_file_at_once_create_its_schema_once(tmp_path):
+    import multiprocessing  # noqa: PLC0415
+
+    context = multiprocessing.get_context("spawn")
+    with context.Pool(4) as pool:
+        for attempt in range(3):
+            path = str(tmp_path / f"race-{attempt}.sqlite3")
+            failures = [f for f in pool.map(_open_and_close, [path] * 4) if f]
+            assert failures == []

@@ -418,6 +418,14 @@ def test_the_square_off_at_1515_closes_everything_and_halts_entries(sqlite):
     assert rig.positions.open_positions() == []
     assert any("square-off at 15:15" in e.text for e in rig.events)
 
+    # The next trading day starts afresh: entries again, yesterday's flat
+    # positions and their P&L gone, the kill switch's day reset.
+    rig.clock.advance_to(DAY.replace(day=4, hour=9, minute=16))
+    rig.engine.step()
+    assert "square_off" not in rig.risk.restrictions()
+    assert list(rig.positions) == []
+    assert rig.positions.realised() == 0.0
+
 
 # Restarts and a store that goes down.
 

@@ -83,11 +83,19 @@ class OrderRequest:
 
 @dataclass(frozen=True)
 class OrderEvent:
-    """Something about an order that a person may need to know."""
+    """Something about an order that a person may need to know.
 
-    kind: str  # order_unknown, order_resent
+    ``kind``: ``order_retry`` (refused before the broker took it: sent again
+    after ``delay_s``), ``order_retry_recovered`` (taken after such retries),
+    ``order_resent`` (proven absent, sent again), ``order_unknown``.
+    ``cause`` names the error class of a retry; ``at_s`` is the clock's time.
+    """
+
+    kind: str
     ordertag: str
     text: str
+    cause: str = ""
+    at_s: float | None = None
 
 
 class _Ambiguous(Exception):
@@ -162,9 +170,10 @@ class OrderPlacer:
 
     def _send(self, tag: str, body: dict[str, str]) -> Any:
         """One placeOrder, retried only while the broker surely did not take it."""
+        refused_by = ""  # the error class of the last refusal, if any
         for attempt, backoff_s in enumerate((*_DEFINITIVE_BACKOFF_S, None), start=1):
             try:
-                return self.client.session.call(lambda jwt: self._post(tag, body, jwt))
+                data = self.client.session.call(lambda jwt: self._post(tag, body, jwt))
             except (RejectedError, AuthError):
                 raise
             except (RateLimited, NetworkError) as exc:
@@ -174,14 +183,27 @@ class OrderPlacer:
                     raise _Ambiguous(
                         f"still refused after {attempt} sends: {exc}"
                     ) from exc
+                refused_by = type(exc).__name__
                 logger.warning(
                     "Order %s: not taken (%s); sending again in %.1f s (attempt %d)",
-                    tag, type(exc).__name__, backoff_s, attempt,
+                    tag, refused_by, backoff_s, attempt,
+                )  # fmt: skip
+                self._event(
+                    "order_retry", tag, f"not taken ({refused_by}: {exc}); sending "
+                    f"again in {backoff_s:.1f} s (attempt {attempt})", refused_by,
                 )  # fmt: skip
                 self.clock.sleep(backoff_s)
+                continue
             except TransientError as exc:  # 5xx, AB1004, empty or garbled reply
                 raise _Ambiguous(f"{type(exc).__name__}: {exc}") from exc
+            if refused_by:
+                text = f"taken after {attempt} sends"
+                self._event("order_retry_recovered", tag, text, refused_by)
+            return data
         raise AssertionError("unreachable")
+
+    def _event(self, kind: str, tag: str, text: str, cause: str = "") -> None:
+        self.on_event(OrderEvent(kind, tag, text, cause, self.clock.time()))
 
     def _post(self, tag: str, body: dict[str, str], jwt: str) -> Any:
         route = ROUTES["place_order"]

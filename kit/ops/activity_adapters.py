@@ -40,6 +40,8 @@ Every method is thread-safe and returns None for an event not worth keeping.
 
 from __future__ import annotations
 
+from typing import Any
+
 from kit.broker import feed_events as fe
 from kit.broker.orders import OrderEvent
 from kit.broker.retry import RetryEnded, RetryNotice, RetryScheduled
@@ -140,13 +142,29 @@ class EventAdapter:
     # Orders.
 
     def from_order_event(self, event: OrderEvent) -> ActivityEvent:
-        now_s = self.clock.time()
+        now_s = self.clock.time() if event.at_s is None else event.at_s
         kind: str = event.kind
-        severity = Severity.WARNING
-        if kind == EventKind.ORDER_UNKNOWN:
-            severity = Severity.CRITICAL  # a person must look at the order book
         text = f"order {event.ordertag}: {event.text}"
-        return event_at(now_s, kind, severity, text, ordertag=event.ordertag)
+        key = ("order", event.ordertag)
+        fields: dict[str, Any] = {"ordertag": event.ordertag}
+        severity = Severity.WARNING
+        if kind == EventKind.ORDER_RETRY:
+            # A refusal before the broker took the order: an API incident.
+            fault = api_fault(event.cause)
+            incident, phase = self._incidents.join_or_open(key, fault, now_s)
+            fields |= {"cause": event.cause, **incident.fields(phase)}
+            severity = Severity.INFO
+        elif kind == EventKind.ORDER_RETRY_RECOVERED:
+            closed = self._incidents.close(key)
+            if closed is not None:
+                fields |= {"cause": event.cause, **closed.fields(Phase.RECOVERED)}
+            severity = Severity.INFO
+        elif kind == EventKind.ORDER_UNKNOWN:
+            severity = Severity.CRITICAL  # a person must look at the order book
+            closed = self._incidents.close(key)
+            if closed is not None:
+                fields |= closed.fields(Phase.FAILED)
+        return event_at(now_s, kind, severity, text, **fields)
 
     # REST retries.
 

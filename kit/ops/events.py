@@ -149,6 +149,8 @@ class EventKind(StrEnum):
     ORDER_REJECTED = "order_rejected"
     ORDER_UNKNOWN = "order_unknown"  # the outcome could not be resolved
     ORDER_RESENT = "order_resent"  # proven absent from the book, sent again
+    ORDER_RETRY = "order_retry"  # refused before it was taken; sent again
+    ORDER_RETRY_RECOVERED = "order_retry_recovered"  # taken after refusals
     TRADE_SKIPPED = "trade_skipped"  # margin, limits, a symbol not warm
     POSITION_OPENED = "position_opened"
     POSITION_CLOSED = "position_closed"

@@ -256,6 +256,12 @@ def test_scenario_3_a_rate_limited_order_is_sent_again_once_and_filled(
     (opened,) = of_kind(events, EventKind.POSITION_OPENED)
     assert opened.fields["ordertag"] == tag
     assert 1.0 <= (opened.at - refusals[0].at).total_seconds() < 15.0  # 1 s wait
+    # The refusal is an API rate-limit incident, recovered when the order went in.
+    (retry,) = of_kind(events, EventKind.ORDER_RETRY)
+    (taken,) = of_kind(events, EventKind.ORDER_RETRY_RECOVERED)
+    assert retry.fields["fault"] == taken.fields["fault"] == "api_rate_limit"
+    assert retry.fields["incident"] == taken.fields["incident"]
+    assert (retry.fields["phase"], taken.fields["phase"]) == ("detected", "recovered")
 
     quantity = position.quantity
     assert_in_order(lines_of(caplog, "kit.broker.orders", f"Order {tag}: "), [

@@ -33,6 +33,7 @@ from kit.config import Settings, load_settings
 from kit.demo_chaos import DemoPlan, compare, demo_plan, render_comparison
 from kit.demo_watch import (
     LOG_NAME,
+    open_count,
     rupees,
     start_bot,
     stop_on_signals,
@@ -159,7 +160,7 @@ def run_demo(options: DemoOptions, out: Out) -> int:
             engine = run.engine
             out(f"Trading at {run.clock.now():%H:%M}: {engine.orders} orders, "
                 f"realised {rupees(engine.realised_pnl)}, "
-                f"{len(engine.positions)} positions open "
+                f"{open_count(engine)} positions open "
                 f"({rupees(engine.unrealised_pnl)})")  # fmt: skip
         _tables(settings, run.clock, day, run.injected, out)
         if options.store_dir is not None:

@@ -29,6 +29,7 @@ from types import FrameType
 from kit.bot import Bot
 from kit.clock import IST, Clock, NseCalendar
 from kit.config import Settings
+from kit.trading.engine import EngineStatus
 
 logger = logging.getLogger(__name__)
 
@@ -133,6 +134,11 @@ def _next_multiple(now_s: float, every_s: float) -> float:
     return (math.floor(now_s / every_s) + 1) * every_s
 
 
+def open_count(engine: EngineStatus) -> int:
+    """Positions with a quantity (flat ones stay listed for their P&L)."""
+    return sum(1 for p in engine.positions if p.quantity)
+
+
 def trading_line(bot: Bot) -> str:
     """One line on trading: level, state, orders, positions and P&L."""
     engine = bot.status().engine
@@ -141,7 +147,7 @@ def trading_line(bot: Bot) -> str:
     reason = f" ({engine.level_reason})" if engine.level_reason else ""
     return (
         f"Trading: level {engine.level}{reason}, {engine.trading_state}; "
-        f"{engine.orders} orders, {len(engine.positions)} open; "
+        f"{engine.orders} orders, {open_count(engine)} open; "
         f"realised {rupees(engine.realised_pnl)}, "
         f"unrealised {rupees(engine.unrealised_pnl)}; "
         f"{engine.warm}/{engine.symbols} symbols warm"

@@ -284,7 +284,10 @@ def _last_scan(scans: ScanHealth | None) -> str:
 def _average_scan(scans: ScanHealth | None) -> str:
     if scans is None or scans.average_scan_s is None:
         return UNKNOWN
-    return f"{scans.average_scan_s:.1f}s"
+    average_s = scans.average_scan_s
+    if average_s < 0.1:  # the default strategy scans 50 symbols in tens of ms
+        return f"{average_s * 1000:.0f}ms"
+    return f"{average_s:.1f}s"
 
 
 # The start-up summary's values.

@@ -232,3 +232,9 @@ def test_the_startup_summary_of_a_bot_building_from_ticks():
         "   Bot is healthy - no action required ✅",
         "=" * 80,
     ]
+
+
+def test_a_fast_scan_reads_in_milliseconds():
+    board = render_board(nominal(scans=ScanHealth(2.0, 0.0425, 45)), next_check_s=1)
+
+    assert lines_of(board)["Average Scan Time"] == "42ms"

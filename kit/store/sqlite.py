@@ -21,6 +21,7 @@ import logging
 import os
 import sqlite3
 import threading
+import time
 from collections.abc import Collection, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from datetime import datetime
@@ -77,9 +78,9 @@ class SqliteStore:
         except (OSError, sqlite3.Error) as exc:
             raise StoreUnavailable(f"cannot open the store {self.path}: {exc}") from exc
         try:
-            self._db.execute("PRAGMA journal_mode=WAL")
-            self._db.execute("PRAGMA synchronous=FULL")
             self._db.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
+            _use_wal(self._db)
+            self._db.execute("PRAGMA synchronous=FULL")
             migrate(self._db, self.path)
         except sqlite3.Error as exc:
             self._db.close()
@@ -432,3 +433,19 @@ def _time_range(
         where += f" AND {column} < ?"
         params.append(records.to_us(until))
     return where, params
+
+
+def _use_wal(db: sqlite3.Connection) -> None:
+    """Switch the file to WAL. SQLite does not wait on its busy handler for
+    this switch, so a file another process is creating at the same moment
+    answers "locked" at once: try again for up to the busy timeout (a file
+    lock held for milliseconds, measured in real time, not the kit's clock)."""
+    deadline = time.monotonic() + BUSY_TIMEOUT_MS / 1000
+    while True:
+        try:
+            db.execute("PRAGMA journal_mode=WAL")
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or time.monotonic() >= deadline:
+                raise
+            time.sleep(0.02)

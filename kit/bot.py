@@ -38,17 +38,32 @@ from dataclasses import dataclass
 from datetime import datetime, time
 from typing import Any, ClassVar
 
+import pandas as pd
+
 from kit.bot_parts import BotParts, open_parts
 from kit.clock import IST, Clock
 from kit.config import Settings, load_settings
 from kit.errors import ConfigurationError
+from kit.market.candle_book import candles_to_frame
 from kit.ops.board import render_board, render_startup_summary
-from kit.ops.events import EventKind, Severity
+from kit.ops.events import ActivityEvent, EventKind, Severity
 from kit.ops.health import HealthSnapshot
 from kit.trading.engine import EngineStatus
+from kit.trading.risk import TradingState
 from kit.trading.strategy import Strategy
 
 logger = logging.getLogger(__name__)
+
+USER_PAUSE = "user"  # the risk source of the notebook's "pause entries"
+ENGINE_ANSWER_REAL_S = 5.0
+FILL_KINDS = frozenset(
+    str(k)
+    for k in (
+        EventKind.ORDER_PLACED,
+        EventKind.POSITION_OPENED,
+        EventKind.POSITION_CLOSED,
+    )
+)
 
 
 @dataclass(frozen=True)
@@ -202,6 +217,69 @@ class Bot:
             notifications=parts.notifier.channel_names,
             now=self._clock().now(),
         )
+
+    # Asking the engine (from a notebook's controls and charts).
+
+    def pause_entries(self, paused: bool = True) -> bool:
+        """Hold new entries (exits and protection go on) or lift the hold;
+        True once the engine applied it (the trading state shows it)."""
+        parts = self.parts
+        if parts is None:
+            return False
+        risk, activity = parts.risk, parts.activity
+
+        def apply() -> None:
+            state = TradingState.REDUCING if paused else TradingState.ACTIVE
+            risk.set_state(state, "entries paused by the user", source=USER_PAUSE)
+
+        try:
+            parts.engine.inbox.post(apply).result(ENGINE_ANSWER_REAL_S)
+        except Exception as exc:
+            logger.warning("Bot: pause entries not applied: %s", exc)
+            return False
+        text = "entries paused by the user" if paused else "entries resumed by the user"
+        activity.record(EventKind.MANUAL_ACTION, Severity.INFO, text, paused=paused)
+        return True
+
+    def candles(self, symbol: str, *, include_open: bool = True) -> pd.DataFrame:
+        """A copy of ``symbol``'s candle book as a DataFrame (empty when the
+        bot does not run or holds no such symbol)."""
+        parts = self.parts
+        if parts is None:
+            return candles_to_frame([])
+        instrument = parts.instruments_by_symbol().get(symbol)
+        book = None if instrument is None else parts.engine.books.get(instrument.token)
+        if book is None:
+            return candles_to_frame([])
+        try:
+            return parts.engine.inbox.post(
+                lambda: book.frame(include_open=include_open)
+            ).result(ENGINE_ANSWER_REAL_S)
+        except Exception as exc:
+            logger.warning("Bot: candles of %s not read: %s", symbol, exc)
+            return candles_to_frame([])
+
+    def trades(
+        self, symbol: str | None = None, *, limit: int = 500
+    ) -> list[ActivityEvent]:
+        """Today's fills (of ``symbol``, or of all), oldest first, from the store."""
+        parts = self.parts
+        if parts is None:
+            return []
+        today = (
+            parts.clock.now()
+            .astimezone(IST)
+            .replace(hour=0, minute=0, second=0, microsecond=0)
+        )
+        try:
+            found = parts.store.events(since=today, kinds=FILL_KINDS, limit=limit)
+        except Exception as exc:
+            logger.warning("Bot: trades not read: %s", exc)
+            return []
+        fills = [e for e in found if "price" in e.fields]
+        if symbol is None:
+            return fills
+        return [e for e in fills if e.fields.get("symbol") == symbol]
 
     # Inside: the start thread, then the engine thread.
 

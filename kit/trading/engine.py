@@ -41,6 +41,7 @@ from kit.market.candles import Candle, PriceTick, from_ms
 from kit.ops.events import ActivityEvent, EventKind, Severity
 from kit.store.base import PositionRecord, Store
 from kit.trading.degradation import DegradationWatch, FeedView
+from kit.trading.inbox import EngineInbox
 from kit.trading.positions import (
     ExitRequest,
     Fill,
@@ -155,6 +156,7 @@ class Engine:
         self._day: date | None = None  # the trading day of the last step
         self._status_lock = threading.Lock()
         self._status: EngineStatus | None = None
+        self.inbox = EngineInbox()
 
     # The loop.
 
@@ -166,8 +168,10 @@ class Engine:
             except Exception:
                 logger.exception("Engine: step failed; going on")
                 stop.wait(1.0)
+        self.inbox.cancel_all()
 
     def step(self) -> EngineStatus:
+        self.inbox.drain()  # what other threads asked of the engine's state
         feed = self.feed()  # one reading per step, for protection and the level
         closed = self._take_ticks()
         closed |= self._close_by_clock()

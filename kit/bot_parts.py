@@ -22,7 +22,7 @@ from kit.broker.instruments import resolve
 from kit.broker.routes import Mode
 from kit.broker.session import Credentials, SessionEvent, SessionEventKind
 from kit.broker.stack import BrokerStack, open_stack
-from kit.clock import Clock, NseCalendar, RealClock
+from kit.clock import IST, Clock, NseCalendar, RealClock
 from kit.config import Settings
 from kit.market.bootstrap import CandleBootstrap
 from kit.market.candle_book import CandleBook
@@ -269,6 +269,8 @@ def _open_market(parts: BotParts, strategy: Strategy, stop: threading.Event) -> 
     boot.run()
     if stop.is_set():
         return
+    today = clock.now().astimezone(IST).replace(hour=0, minute=0, second=0)
+    boot.repair_gaps(books, since=today)  # what the last run left missing
     boot.start()
     parts.health = health = _health(parts, engine, scanner, positions)
     health.subscribe(lambda snapshot: _still_running(store, clock))

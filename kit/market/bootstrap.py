@@ -76,7 +76,7 @@ from kit.market.history import (
 )
 from kit.market.progress import ProgressBar, ProgressFactory, auto_progress
 from kit.market.repair import RepairWorker
-from kit.market.warmup import warm_at, warm_gaps
+from kit.market.warmup import MINUTE, floor_minute, warm_at, warm_gaps
 
 __all__ = [
     "Applied",
@@ -336,6 +336,24 @@ class CandleBootstrap:
         """
         return self._ctx.handoff.apply(books)
 
+    def repair_gaps(self, books: Mapping[str, CandleBook], since: datetime) -> int:
+        """Ask history for every session minute from a book's first candle
+        since ``since`` to now that the book lacks (a restart after a crash
+        finds the minutes the last run was still backfilling, or was down
+        for); how many ranges were asked. Call it
+        from the thread that owns ``books`` (token -> book)."""
+        now = floor_minute(self.clock.now())
+        asked = 0
+        for token, book in books.items():
+            held = next((c.start for c in book if c.start >= since), None)
+            if held is None:
+                continue
+            for first, last in _runs(book.gaps(held, now)):
+                asked += self.request_backfill(
+                    first, last, tokens=[token], reason="gap in the stored candles"
+                )
+        return asked
+
     def warm_gaps(self, book: CandleBook) -> list[datetime]:
         """The minutes of the warm-up window ending now that ``book`` lacks."""
         count = self.config.warmup_candles
@@ -368,3 +386,14 @@ def _when(moment: datetime, now: datetime) -> str:
     if local.date() == now.astimezone(IST).date():
         return local.strftime("%H:%M IST")
     return local.strftime("%Y-%m-%d %H:%M IST")
+
+
+def _runs(minutes: list[datetime]) -> list[tuple[datetime, datetime]]:
+    """Consecutive minutes as (first, last) ranges."""
+    runs: list[tuple[datetime, datetime]] = []
+    for minute in minutes:
+        if runs and minute - runs[-1][1] == MINUTE:
+            runs[-1] = (runs[-1][0], minute)
+        else:
+            runs.append((minute, minute))
+    return runs

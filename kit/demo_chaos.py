@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from kit.clock import IST, NseCalendar
+from kit.ops.activity_adapters import api_fault
 from kit.ops.events import ActivityEvent, EventKind
 from kit.ops.events import FaultKind as Incident
 from kit.ops.metrics import Metrics
@@ -150,7 +151,7 @@ def compare(
             for event in events
             if event.kind in _READ_FAILURES
             and event.fields.get("route") == _HISTORY
-            and event.fields.get("fault") == fault.value
+            and _attempt_fault(event) == fault.value
         ]  # one failed attempt per fault
         ids = {event.fields.get("incident") for event in failures}
         found = [i for i in metrics.incidents if i.id in ids]
@@ -167,6 +168,16 @@ def compare(
         row("history 5xx / AB1004", errors, "history reads failed",
             Incident.SERVER_ERROR),
     ]  # fmt: skip
+
+
+def _attempt_fault(event: ActivityEvent) -> object:
+    """The fault of the attempt an event reports: its own cause, not the
+    incident's (a read refused three times and then failing on a 503 is one
+    incident opened as a rate limit, but its last attempt was a server error)."""
+    cause = event.fields.get("cause")
+    if isinstance(cause, str) and cause:
+        return api_fault(cause).value
+    return event.fields.get("fault")
 
 
 def _outcomes(incidents: Sequence[IncidentRecord]) -> tuple[int, int]:

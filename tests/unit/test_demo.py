@@ -253,3 +253,28 @@ def test_the_comparison_counts_feed_incidents_and_failed_history_reads():
     text = render_comparison(list(rows.values()))
     assert table_rows(text)["feed silent"][-1] == "NO"
     assert text.endswith("not measured as injected (see above).")
+
+
+def test_each_failed_history_attempt_counts_as_its_own_cause():
+    # One read: three rate-limit refusals, then a 503 on the last attempt. The
+    # incident is the read's (opened as a rate limit); the attempts are not.
+    events = [
+        _event(1, EventKind.API_RETRY, incident="c1", fault="api_rate_limit",
+               phase="detected", route="candles", cause="RateLimited"),
+        _event(2, EventKind.API_RETRY, incident="c1", fault="api_rate_limit",
+               route="candles", cause="RateLimited"),
+        _event(3, EventKind.API_RETRY, incident="c1", fault="api_rate_limit",
+               route="candles", cause="RateLimited"),
+        _event(4, EventKind.API_FAILED, incident="c1", fault="api_rate_limit",
+               phase="failed", route="candles", cause="ServerError"),
+    ]  # fmt: skip
+    metrics = compute_metrics(events, day=DAY)
+    injected = [_injected(FaultKind.RATE_LIMIT, "candles")] * 3 + [
+        _injected(FaultKind.SERVER_ERROR, "candles")
+    ]
+
+    rows = {row.fault: row for row in compare(injected, metrics, events)}
+
+    assert rows["history 403 rate limit"].measured == 3
+    assert rows["history 5xx / AB1004"].measured == 1
+    assert all(row.matches for row in rows.values())

@@ -230,7 +230,9 @@ class Bot:
 
         def apply() -> None:
             state = TradingState.REDUCING if paused else TradingState.ACTIVE
-            risk.set_state(state, "entries paused by the user", source=USER_PAUSE)
+            risk.set_state(
+                state, "entries paused by the user", source=USER_PAUSE, at_once=True
+            )
 
         try:
             parts.engine.inbox.post(apply).result(ENGINE_ANSWER_REAL_S)

@@ -114,6 +114,7 @@ class Risk:
         self._caps: dict[str, tuple[TradingState, str]] = {}
         self._state = TradingState.ACTIVE
         self._relax_since: float | None = None  # when a milder state began to hold
+        self._lifted_s: dict[str, float] = {}  # when each source last lifted
         self._sent_s: deque[float] = deque()
         self.skipped = 0
 
@@ -125,16 +126,35 @@ class Risk:
         self._settle()
         return self._state
 
-    def set_state(self, state: TradingState | str, reason: str, *, source: str) -> None:
-        """Restrict trading under ``source`` (ACTIVE lifts its restriction)."""
+    def set_state(
+        self,
+        state: TradingState | str,
+        reason: str,
+        *,
+        source: str,
+        at_once: bool = False,
+    ) -> None:
+        """Restrict trading under ``source`` (ACTIVE lifts its restriction).
+
+        ``at_once`` is for a person's decision, which is not a flapping signal:
+        what it lifts takes effect without the hold window, unless another
+        source lifted its own within that window (its hold still applies)."""
         state = TradingState(state)
         if source == KILL_SWITCH and state is not TradingState.HALTED:
             raise ValueError("the kill switch is lifted only by new_day()")
+        now_s = self.clock.monotonic()
+        hold_s = self.limits.resume_after_s
+        others_settled = all(
+            now_s - lifted_s >= hold_s
+            for other, lifted_s in self._lifted_s.items()
+            if other != source
+        )
         if state is TradingState.ACTIVE:
-            self._caps.pop(source, None)
+            if self._caps.pop(source, None) is not None:
+                self._lifted_s[source] = now_s
         else:
             self._caps[source] = (state, reason)
-        self._settle()
+        self._settle(at_once=at_once and others_settled)
 
     def restrictions(self) -> dict[str, tuple[TradingState, str]]:
         """Each source's restriction: its state and reason."""
@@ -232,7 +252,7 @@ class Risk:
         while self._sent_s and self._sent_s[0] <= now_s - 60.0:
             self._sent_s.popleft()
 
-    def _settle(self) -> None:
+    def _settle(self, *, at_once: bool = False) -> None:
         wanted = max(
             (cap for cap, _ in self._caps.values()),
             key=lambda s: s.strictness,
@@ -246,7 +266,7 @@ class Risk:
             return
         if self._relax_since is None:
             self._relax_since = now_s
-        if now_s - self._relax_since >= self.limits.resume_after_s:
+        if at_once or now_s - self._relax_since >= self.limits.resume_after_s:
             self._relax_since = None
             self._change(wanted)
 

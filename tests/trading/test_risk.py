@@ -168,3 +168,23 @@ def test_exits_while_halted_only_protective():
     risk.set_state(TradingState.REDUCING, "less critical", source="health")
     # REDUCING is milder, but the hold window keeps HALTED for now.
     assert risk.state is TradingState.HALTED
+
+
+def test_a_persons_resume_lifts_at_once_unless_another_lift_is_waiting():
+    risk, clock, _ = make_risk(resume_after_s=120)
+    risk.set_state(TradingState.REDUCING, "paused", source="user", at_once=True)
+    assert risk.state is TradingState.REDUCING
+
+    risk.set_state(TradingState.ACTIVE, "resumed", source="user", at_once=True)
+    assert risk.state is TradingState.ACTIVE  # no hold window for a person
+
+    risk.set_state(TradingState.REDUCING, "feed down", source="health")
+    risk.set_state(TradingState.REDUCING, "paused", source="user", at_once=True)
+    risk.set_state(TradingState.ACTIVE, "feed back", source="health")
+    clock.advance(30)
+    risk.set_state(TradingState.ACTIVE, "resumed", source="user", at_once=True)
+    assert risk.state is TradingState.REDUCING  # health's lift was 30 s ago
+    clock.advance(119)
+    assert risk.state is TradingState.REDUCING
+    clock.advance(1)
+    assert risk.state is TradingState.ACTIVE

@@ -8,6 +8,8 @@ kit sim [--port P] [--speed X] [--seed S] [--chaos PLAN] [--start ISO]
                                       the Angel One simulator, standalone
 kit settings [FILE]                   the effective settings, secrets masked
 kit login [--settings FILE]           log in by hand (TOTP and MPIN typed, unechoed)
+kit notebook run NAME [--until HH:MM] [-p KEY VALUE]...
+                                      a notebook run unattended (papermill)
 kit --version
 """
 
@@ -27,6 +29,7 @@ from kit.clock import IST
 from kit.config import Settings, load_settings
 from kit.errors import ConfigurationError, KitError
 from kit.ops.report import add_report_arguments, report_from_args
+from kit.ui.launcher_args import add_notebook_commands
 
 
 def _demo(args: argparse.Namespace) -> int:
@@ -194,6 +197,11 @@ def build_parser() -> argparse.ArgumentParser:
     report = commands.add_parser("report", help="a day's uptime and recovery tables")
     add_report_arguments(report)
     report.set_defaults(run=report_from_args)
+
+    notebook = commands.add_parser(
+        "notebook", help="run a notebook unattended (papermill); see run --help"
+    )
+    add_notebook_commands(notebook)
     return parser
 
 

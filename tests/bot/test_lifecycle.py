@@ -151,7 +151,9 @@ CHILD = textwrap.dedent(
                              heartbeat_path=folder / "heartbeat",
                              symbols=("SBIN-EQ", "INFY-EQ"))
     bot = Bot.start(settings, simulator=sim)
-    print("running" if bot.wait_ready(60) else "failed " + bot.error, flush=True)
+    said = "running" if bot.wait_ready(60) else "failed " + bot.error
+    sys.stdout.write(said + "\\n")  # one write: the notifier's thread prints too
+    sys.stdout.flush()
     time.sleep(60)
     """
 )

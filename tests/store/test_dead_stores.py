@@ -92,6 +92,22 @@ def dying(request, tmp_path, clock, monkeypatch) -> Iterator[Dying]:
     proxy.cut()
 
 
+def answers_again(store: Store, deadline_s: float = 20.0) -> None:
+    """Wait until a revived store answers: gRPC, refused while the store was
+    down, waits out its own reconnect backoff (1 s, then 1.6 times longer,
+    jittered) before it tries again, so the first calls after a revival may
+    still fail for a few seconds. Real seconds: that backoff is gRPC's."""
+    deadline = time.monotonic() + deadline_s
+    while True:
+        try:
+            store.ping()
+            return
+        except StoreUnavailable:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.2)
+
+
 def fill(store: Store) -> None:
     store.record_intent("kit-a", BODY)
     store.save_session(session_for("A1"))
@@ -138,6 +154,7 @@ def test_a_store_that_comes_back_answers_again_and_lost_nothing(dying):
         store.append_events([event(1)])
 
     dying.revive()
+    answers_again(store)
     store.append_events([event(1)])
     store.update("kit-a", "accepted", orderid="42")
 
@@ -175,5 +192,6 @@ def test_events_are_never_half_written_by_a_dying_store(dying):
     with pytest.raises(StoreUnavailable):
         dying.store.append_events(batch)
     dying.revive()
+    answers_again(dying.store)
 
     assert [e.at for e in dying.store.events()] == [event(0).at]

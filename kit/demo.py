@@ -30,7 +30,13 @@ from pathlib import Path
 from kit.bot import Bot
 from kit.clock import IST, Clock, NseCalendar
 from kit.config import Settings, load_settings
-from kit.demo_chaos import DemoPlan, compare, demo_plan, render_comparison
+from kit.demo_chaos import (
+    DemoPlan,
+    compare,
+    demo_plan,
+    failed_attempts,
+    render_comparison,
+)
 from kit.demo_watch import (
     LOG_NAME,
     open_count,
@@ -41,7 +47,6 @@ from kit.demo_watch import (
     watch,
 )
 from kit.errors import ConfigurationError
-from kit.ops.events import EventKind
 from kit.ops.metrics import metrics_for_day
 from kit.sim.chaos import InjectedFault
 from kit.sim.runner import SimConfig, Simulator
@@ -269,10 +274,7 @@ def _tables(
             store, day, as_of=as_of,
             calendar=NseCalendar(extra_holidays=settings.extra_holidays),
         )  # fmt: skip
-        failures = store.events(
-            since=as_of - timedelta(days=1), until=as_of + timedelta(minutes=1),
-            kinds=[EventKind.API_RETRY.value, EventKind.API_FAILED.value],
-        )  # fmt: skip
+        failures = failed_attempts(store, as_of)
     finally:
         store.close()
     out("")

@@ -20,6 +20,7 @@ import random
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 from kit.clock import IST, NseCalendar
 from kit.ops.activity_adapters import api_fault
@@ -168,6 +169,17 @@ def compare(
         row("history 5xx / AB1004", errors, "history reads failed",
             Incident.SERVER_ERROR),
     ]  # fmt: skip
+
+
+def failed_attempts(store: Any, as_of: datetime) -> list[ActivityEvent]:
+    """The failed REST attempts the store holds from a day before ``as_of``
+    (retries and calls given up), as :func:`compare` reads them."""
+    found: list[ActivityEvent] = store.events(
+        since=as_of - timedelta(days=1),
+        until=as_of + timedelta(minutes=1),
+        kinds=list(_READ_FAILURES),
+    )
+    return found
 
 
 def _attempt_fault(event: ActivityEvent) -> object:

@@ -42,11 +42,12 @@ from kit.demo_chaos import (
     DemoPlan,
     compare,
     demo_plan,
+    failed_attempts,
     render_comparison,
 )
 from kit.errors import ConfigurationError
 from kit.market.candle_book import candles_to_frame
-from kit.ops.events import ActivityEvent, EventKind
+from kit.ops.events import ActivityEvent
 from kit.ops.metrics import Metrics, metrics_for_day
 from kit.sim.runner import SimConfig, Simulator
 from kit.store import open_store
@@ -107,13 +108,9 @@ class TradingDay:
         if self.simulator is None:
             return []
         metrics = self.metrics()
-        as_of = self.clock.now()
         store = open_store(self.settings, self.clock)
         try:
-            failures = store.events(
-                since=as_of - timedelta(days=1), until=as_of + timedelta(minutes=1),
-                kinds=[EventKind.API_RETRY.value, EventKind.API_FAILED.value],
-            )  # fmt: skip
+            failures = failed_attempts(store, self.clock.now())
         finally:
             store.close()
         return compare(self.simulator.chaos.log, metrics, failures)

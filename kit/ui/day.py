@@ -21,10 +21,12 @@ credentials; nothing here takes or prints a secret.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import random
 import sys
 import tempfile
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 from pathlib import Path
@@ -51,7 +53,7 @@ from kit.ops.events import ActivityEvent
 from kit.ops.metrics import Metrics, metrics_for_day
 from kit.sim.runner import SimConfig, Simulator
 from kit.store import open_store
-from kit.store.base import HealthRecord
+from kit.store.base import HealthRecord, Store
 from kit.trading.strategy import Strategy
 
 CHAOS_CHOICES = ("scripted", "random", "none")
@@ -81,7 +83,8 @@ class TradingDay:
 
     def finish(self) -> bool:
         """Stop the bot, then the simulator; True when every thread ended."""
-        self._symbols()
+        with contextlib.suppress(Exception):  # the record's symbols, if readable
+            self._symbols()
         clean = self.bot.stop()
         if self.simulator is not None:
             self.simulator.stop()
@@ -89,14 +92,11 @@ class TradingDay:
 
     def metrics(self) -> Metrics:
         """The day's uptime and recovery metrics, computed from the store."""
-        store = open_store(self.settings, self.clock)
-        try:
+        with self._store() as store:
             return metrics_for_day(
                 store, self.day, as_of=self.clock.now(),
                 calendar=NseCalendar(extra_holidays=self.settings.extra_holidays),
             )  # fmt: skip
-        finally:
-            store.close()
 
     def tables(self) -> str:
         """The recovery tables of ``kit report`` for the day."""
@@ -108,11 +108,8 @@ class TradingDay:
         if self.simulator is None:
             return []
         metrics = self.metrics()
-        store = open_store(self.settings, self.clock)
-        try:
+        with self._store() as store:
             failures = failed_attempts(store, self.clock.now())
-        finally:
-            store.close()
         return compare(self.simulator.chaos.log, metrics, failures)
 
     def injected_vs_measured(self) -> str:
@@ -138,21 +135,15 @@ class TradingDay:
         many session minutes are missing between the first and the last."""
         if self.simulator is None:
             return "No simulator: no ground truth to compare with."
-        store = open_store(self.settings, self.clock)
-        try:
+        with self._store() as store:
             tokens = sorted(self._symbols().values())
             return _candle_check(store, self.simulator, tokens, self.day)
-        finally:
-            store.close()
 
     def health(self) -> list[HealthRecord]:
         """The day's health snapshots from the store (one a minute), oldest first."""
         since, until = self._day_span()
-        store = open_store(self.settings, self.clock)
-        try:
+        with self._store() as store:
             return store.health(since=since, until=until)
-        finally:
-            store.close()
 
     def candles(self, symbol: str) -> pd.DataFrame:
         """``symbol``'s closed candles of the day as the store keeps them
@@ -161,23 +152,17 @@ class TradingDay:
         if token is None:
             return candles_to_frame([])
         since, until = self._day_span()
-        store = open_store(self.settings, self.clock)
-        try:
+        with self._store() as store:
             held = [
                 c for c in store.load_candles(token, since=since) if c.start < until
             ]
-        finally:
-            store.close()
         return candles_to_frame(held)
 
     def trades(self, symbol: str | None = None) -> list[ActivityEvent]:
         """The day's fills (of ``symbol``, or of all) from the store, oldest first."""
         since, until = self._day_span()
-        store = open_store(self.settings, self.clock)
-        try:
+        with self._store() as store:
             found = store.events(since=since, until=until, kinds=FILL_KINDS)
-        finally:
-            store.close()
         return [
             e
             for e in found
@@ -199,6 +184,15 @@ class TradingDay:
         )
         return frame.tz_convert(IST) if len(frame) else frame
 
+    @contextlib.contextmanager
+    def _store(self) -> Iterator[Store]:
+        """The day's store, opened for one reading (the bot has its own)."""
+        store = open_store(self.settings, self.clock)
+        try:
+            yield store
+        finally:
+            store.close()
+
     def _symbols(self) -> dict[str, str]:
         """The bot's symbols and their tokens: from the running bot, else as
         the store kept them last (the bot may have been stopped elsewhere)."""
@@ -207,11 +201,8 @@ class TradingDay:
         return self._by_symbol
 
     def _stored_symbols(self) -> dict[str, str]:
-        store = open_store(self.settings, self.clock)
-        try:
+        with self._store() as store:
             state = store.load_state(INSTRUMENTS_STATE) or {}
-        finally:
-            store.close()
         return {str(k): str(v) for k, v in dict(state.get("tokens", {})).items()}
 
     def _day_span(self) -> tuple[datetime, datetime]:

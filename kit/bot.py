@@ -56,6 +56,7 @@ logger = logging.getLogger(__name__)
 
 USER_PAUSE = "user"  # the risk source of the notebook's "pause entries"
 ENGINE_ANSWER_REAL_S = 5.0
+STATUS_POLL_REAL_S = 0.005
 FILL_KINDS = frozenset(
     str(k)
     for k in (
@@ -222,26 +223,52 @@ class Bot:
 
     def pause_entries(self, paused: bool = True) -> bool:
         """Hold new entries (exits and protection go on) or lift the hold;
-        True once the engine applied it (the trading state shows it)."""
+        True once the engine applied it and published a status showing it."""
         parts = self.parts
         if parts is None:
             return False
         risk, activity = parts.risk, parts.activity
 
-        def apply() -> None:
+        def apply() -> datetime:
             state = TradingState.REDUCING if paused else TradingState.ACTIVE
             risk.set_state(
                 state, "entries paused by the user", source=USER_PAUSE, at_once=True
             )
+            return parts.clock.now()  # the step's status, published after this
 
         try:
-            parts.engine.inbox.post(apply).result(ENGINE_ANSWER_REAL_S)
+            applied_at = parts.engine.inbox.post(apply).result(ENGINE_ANSWER_REAL_S)
         except Exception as exc:
             logger.warning("Bot: pause entries not applied: %s", exc)
             return False
         text = "entries paused by the user" if paused else "entries resumed by the user"
         activity.record(EventKind.MANUAL_ACTION, Severity.INFO, text, paused=paused)
+        _wait_for_status_since(parts, applied_at)
         return True
+
+    def now(self) -> datetime:
+        """The bot's clock (the simulator's, when it runs on one)."""
+        return self._clock().now()
+
+    def symbols(self) -> dict[str, str]:
+        """The running bot's symbols and their tokens (empty when not running)."""
+        parts = self.parts
+        if parts is None:
+            return {}
+        return {s: i.token for s, i in parts.instruments_by_symbol().items()}
+
+    def health_history(self, since: datetime) -> list[HealthSnapshot]:
+        """The health snapshots the bot published since ``since``, from its
+        store (empty when not running or when the store does not answer)."""
+        parts = self.parts
+        if parts is None:
+            return []
+        try:
+            records = parts.store.health(since=since)
+        except Exception as exc:
+            logger.warning("Bot: health history not read: %s", exc)
+            return []
+        return [HealthSnapshot.from_record(r) for r in records]
 
     def candles(self, symbol: str, *, include_open: bool = True) -> pd.DataFrame:
         """A copy of ``symbol``'s candle book as a DataFrame (empty when the
@@ -336,6 +363,18 @@ class Bot:
         if self.clock is not None:
             return self.clock
         raise RuntimeError("the bot has no clock before it starts")
+
+
+def _wait_for_status_since(parts: BotParts, applied_at: datetime) -> None:
+    """Wait (bounded) for the status the engine publishes at the end of the
+    step that applied a change at ``applied_at`` (or of a later one): a status
+    a step published while the change waited in the inbox does not show it."""
+    deadline = _time.monotonic() + ENGINE_ANSWER_REAL_S
+    while _time.monotonic() < deadline:
+        status = parts.engine.status()
+        if status is not None and status.at >= applied_at:
+            return
+        _time.sleep(STATUS_POLL_REAL_S)
 
 
 def _plain(text: str) -> str:

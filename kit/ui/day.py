@@ -197,7 +197,7 @@ class TradingDay:
         """The bot's symbols and their tokens: from the running bot, else as
         the store kept them last (the bot may have been stopped elsewhere)."""
         if not self._by_symbol:
-            self._by_symbol = _by_symbol(self.bot) or self._stored_symbols()
+            self._by_symbol = self.bot.symbols() or self._stored_symbols()
         return self._by_symbol
 
     def _stored_symbols(self) -> dict[str, str]:
@@ -383,10 +383,3 @@ def _candle_check(store: Any, sim: Simulator, tokens: list[str], day: date) -> s
         f"Session minutes missing: {missing}\n"
         f"Every closed candle equals the truth: {verdict}"
     )
-
-
-def _by_symbol(bot: Bot) -> dict[str, str]:
-    parts = bot.parts
-    if parts is None:
-        return {}
-    return {s: i.token for s, i in parts.instruments_by_symbol().items()}

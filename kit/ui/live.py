@@ -304,17 +304,15 @@ class LiveView:
         if bot is None:
             return _Reading(None)
         status = bot.status()
-        parts = bot.parts
         reading = _Reading(bot, status.phase, status.mode, status.error)
-        if parts is None:
+        symbols = bot.symbols()
+        if not symbols:  # not running (yet, or any more)
             return reading
-        reading.now = parts.clock.now()
-        reading.symbols = tuple(parts.instruments_by_symbol())
+        reading.now = bot.now()
+        reading.symbols = tuple(symbols)
         if bot not in self._backfilled:
             self._backfilled.add(bot)
-            reading.snapshots = _stored_snapshots(
-                parts.store, reading.now - self._window
-            )
+            reading.snapshots = bot.health_history(reading.now - self._window)
         if status.health is not None:
             reading.snapshots.append(status.health)
             reading.board = bot.board()
@@ -379,16 +377,6 @@ class LiveView:
             if r.now >= at:
                 return "until"
         return None
-
-
-def _stored_snapshots(store: Any, since: datetime) -> list[HealthSnapshot]:
-    """The store's published snapshots since ``since`` (none if it fails)."""
-    try:
-        records = store.health(since=since)
-        return [HealthSnapshot.from_record(r) for r in records]
-    except Exception as exc:
-        logger.warning("Live view: stored health snapshots not read: %s", exc)
-        return []
 
 
 def _log_failure(task: asyncio.Task[str]) -> None:

@@ -27,7 +27,6 @@ import dataclasses
 import html
 import logging
 import re
-import time
 import typing
 from collections.abc import Callable
 from typing import Any
@@ -45,7 +44,6 @@ logger = logging.getLogger(__name__)
 OWN_OPTIONS = ("mode", "symbols", "strategy", "live_confirmed")
 SYMBOL = re.compile(r"[A-Z0-9][A-Z0-9&._-]*")
 ENDED = ("stopped", "failed")
-STATUS_WAIT_REAL_S = 2.0  # how long a pause waits for the engine to publish
 PARAM_WIDGETS: dict[type, type[w.ValueWidget]] = {
     bool: w.Checkbox,
     int: w.IntText,
@@ -313,7 +311,6 @@ class ControlPanel:
         if not bot.pause_entries(wanted):
             return self._say("The engine did not answer: nothing changed.")
         self._set_paused(wanted)
-        _wait_for_next_status(bot)
         if wanted:
             self._say("Entries paused: exits and protection go on.")
         else:
@@ -370,18 +367,3 @@ def _settings_symbols(settings_file: str | None) -> tuple[str, ...]:
     except Exception as exc:
         logger.info("ControlPanel: default symbols (settings not loaded: %s)", exc)
         return DEFAULT_SYMBOLS
-
-
-def _wait_for_next_status(bot: Bot) -> None:
-    """Wait (a step, bounded) for the engine to publish a status after now: a
-    change it applied shows in the status it publishes at the end of that step."""
-    parts = bot.parts
-    if parts is None:
-        return
-    mark = parts.clock.now()
-    deadline = time.monotonic() + STATUS_WAIT_REAL_S
-    while time.monotonic() < deadline:
-        status = parts.engine.status()
-        if status is not None and status.at > mark:
-            return
-        time.sleep(0.005)

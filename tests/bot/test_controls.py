@@ -19,15 +19,16 @@ def test_pause_entries_holds_entries_until_resumed(simulator, start_bot, tmp_pat
 
     with running(start_bot(bot_settings(tmp_path), simulator=sim)) as bot:
         paused = bot.pause_entries()
-        wait_until(lambda: engine(bot).trading_state == "reducing", 5.0, "paused")
+        state_when_paused = engine(bot).trading_state  # shown once it returns
         restrictions = bot.parts.risk.restrictions() if bot.parts else {}
         resumed = bot.pause_entries(False)
-        wait_until(lambda: engine(bot).trading_state == "active", 5.0, "resumed")
+        state_when_resumed = engine(bot).trading_state  # no hold for a person
         assert bot.parts is not None
         bot.parts.activity.flush(timeout_s=5.0)
         actions = bot.parts.store.events(kinds={"manual_action"})
 
     assert paused and resumed
+    assert (state_when_paused, state_when_resumed) == ("reducing", "active")
     assert restrictions["user"][1] == "entries paused by the user"
     texts = [event.text for event in actions]
     assert texts == ["entries paused by the user", "entries resumed by the user"]
@@ -56,3 +57,21 @@ def test_a_bot_that_is_not_running_answers_nothing(tmp_path):
     assert bot.pause_entries() is False
     assert bot.candles(SYMBOLS[0]).empty
     assert bot.trades() == []
+    assert bot.symbols() == {}
+    assert bot.health_history(MIDDAY) == []
+
+
+def test_the_running_bot_tells_its_clock_symbols_and_health_history(
+    simulator, start_bot, tmp_path
+):
+    sim = simulator(SimConfig(start=MIDDAY, speed=50.0))
+
+    with running(start_bot(bot_settings(tmp_path), simulator=sim)) as bot:
+        symbols = bot.symbols()
+        now = bot.now()
+        wait_until(lambda: bot.health_history(MIDDAY), 20.0, "a published snapshot")
+        history = bot.health_history(MIDDAY)
+
+    assert sorted(symbols) == sorted(SYMBOLS) and all(symbols.values())
+    assert abs((now - sim.clock.now()).total_seconds()) < 60
+    assert history and all(s.at >= MIDDAY for s in history)

@@ -7,16 +7,13 @@ from pathlib import Path
 import pytest
 
 from kit.broker.orders import OrderRequest
-from tests.crash.trial import TrialConfig, TrialReport, run_trial
+from tests.crash.trial import (
+    TrialConfig,
+    assert_clean,
+    one_kill_while_trading,
+    run_trial,
+)
 from tests.crash.views import BrokerReader
-
-
-def assert_clean(report: TrialReport, kills: int) -> None:
-    print(report.summary())
-    assert not report.problems, report.summary()
-    assert len(report.kills) == kills
-    assert report.restarts_checked >= 1
-    assert report.orders > kills, report.summary()  # the bot traded between kills
 
 
 def test_live_bot_killed_three_times_loses_and_doubles_nothing(tmp_path: Path) -> None:
@@ -42,14 +39,7 @@ def buy_behind_the_bots_back(store_path: Path, broker: BrokerReader | None) -> N
 
 
 def test_the_trial_notices_an_order_the_journal_does_not_know(tmp_path: Path) -> None:
-    config = TrialConfig(
-        mode="live",
-        kills=1,
-        kill_after_real_s=(5.0, 5.5),
-        aimed=0.0,
-        startup=0.0,
-        tail_real_s=0,
-    )
+    config = one_kill_while_trading("live")
 
     report = run_trial(config, tmp_path, after_kill=buy_behind_the_bots_back)
 

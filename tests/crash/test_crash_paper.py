@@ -10,15 +10,12 @@ import pytest
 
 from kit.clock import RealClock
 from kit.store import PositionRecord, SqliteStore
-from tests.crash.trial import TrialConfig, TrialReport, run_trial
-
-
-def assert_clean(report: TrialReport, kills: int) -> None:
-    print(report.summary())
-    assert not report.problems, report.summary()
-    assert len(report.kills) == kills
-    assert report.restarts_checked >= 1
-    assert report.orders > kills, report.summary()  # the bot traded between kills
+from tests.crash.trial import (
+    TrialConfig,
+    assert_clean,
+    one_kill_while_trading,
+    run_trial,
+)
 
 
 def test_paper_bot_killed_three_times_loses_and_doubles_nothing(tmp_path: Path) -> None:
@@ -58,14 +55,7 @@ def lose_a_candle_and_change_a_position(store_path: Path, broker: object) -> Non
 def test_the_trial_notices_a_store_that_lost_a_candle_and_changed_a_position(
     tmp_path: Path,
 ) -> None:
-    config = TrialConfig(
-        mode="paper",
-        kills=1,
-        kill_after_real_s=(5.0, 5.5),
-        aimed=0.0,
-        startup=0.0,
-        tail_real_s=0,
-    )
+    config = one_kill_while_trading("paper")
 
     report = run_trial(config, tmp_path, after_kill=lose_a_candle_and_change_a_position)
 

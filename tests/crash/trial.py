@@ -129,6 +129,28 @@ class TrialReport:
         return "\n".join(lines)
 
 
+def assert_clean(report: TrialReport, kills: int) -> None:
+    """A trial with nothing lost or doubled, that traded between its kills."""
+    print(report.summary())
+    assert not report.problems, report.summary()
+    assert len(report.kills) == kills
+    assert report.restarts_checked >= 1
+    assert report.orders > kills, report.summary()  # the bot traded between kills
+
+
+def one_kill_while_trading(mode: TradingMode) -> TrialConfig:
+    """One kill 5 s into trading and no tail: for the tampering tests, which
+    check that the trial notices what was changed behind the bot's back."""
+    return TrialConfig(
+        mode=mode,
+        kills=1,
+        kill_after_real_s=(5.0, 5.5),
+        aimed=0.0,
+        startup=0.0,
+        tail_real_s=0,
+    )
+
+
 AfterKill = Callable[[Path, "BrokerReader | None"], None]
 """Called with the store's path and the broker (live) after each kill's
 reading: tests tamper with them there, to see the trial notice."""

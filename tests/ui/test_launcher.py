@@ -4,13 +4,10 @@ kernel starts."""
 
 from __future__ import annotations
 
-import contextlib
-import json
 import os
 import signal
 import subprocess
 import sys
-import time
 from datetime import datetime
 from datetime import time as dt_time
 from pathlib import Path
@@ -33,6 +30,7 @@ from kit.ui.launcher_params import (
     parse_value,
     resolve_notebook,
 )
+from tests.ui.runs import assert_gone, read, wait_for_running_cell, wait_for_text
 
 START = datetime(2026, 12, 3, 9, 10, 0, tzinfo=IST)
 FAKE_JWT = "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJmYWtlLXVzZXIifQ.ZmFrZS1zaWduYXR1cmU"
@@ -56,11 +54,6 @@ def write_notebook(path: Path, *cells: str, parameters: str = "") -> Path:
     }
     nbformat.write(nb, path)
     return path
-
-
-def read(path: Path) -> dict[str, Any]:
-    content: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
-    return content
 
 
 def launch(
@@ -311,7 +304,7 @@ def test_sigterm_exits_143_with_the_notebook_saved_and_the_kernel_gone(
         text=True,
     )
     try:
-        output = wait_for_running_cell(runs, deadline_s=60.0)
+        output = wait_for_running_cell(runs, "range(1200)", deadline_s=60.0)
         kernel_pid = int(wait_for_text(pid_file, deadline_s=30.0))
         proc.send_signal(signal.SIGTERM)
         _, err = proc.communicate(timeout=60)
@@ -330,43 +323,6 @@ def test_sigterm_exits_143_with_the_notebook_saved_and_the_kernel_gone(
         in output.with_suffix(".log").read_text()
     )
     assert_gone(kernel_pid, deadline_s=10.0)
-
-
-def wait_for_running_cell(runs: Path, *, deadline_s: float) -> Path:
-    """The output notebook once papermill has saved its cell as running."""
-    deadline = time.monotonic() + deadline_s
-    while time.monotonic() < deadline:
-        for output in runs.glob("*/*.ipynb"):
-            try:
-                cells = read(output)["cells"]
-            except (OSError, ValueError):
-                continue  # being written
-            if cells[-1]["metadata"].get("papermill", {}).get("status") == "running":
-                return output
-        time.sleep(0.05)
-    raise AssertionError(f"no running cell in {runs} after {deadline_s} s")
-
-
-def wait_for_text(path: Path, *, deadline_s: float) -> str:
-    """What the running cell wrote to ``path``, once it has."""
-    deadline = time.monotonic() + deadline_s
-    while time.monotonic() < deadline:
-        with contextlib.suppress(OSError):
-            if text := path.read_text():
-                return text
-        time.sleep(0.05)
-    raise AssertionError(f"nothing in {path} after {deadline_s} s")
-
-
-def assert_gone(pid: int, *, deadline_s: float) -> None:
-    deadline = time.monotonic() + deadline_s
-    while time.monotonic() < deadline:
-        try:
-            os.kill(pid, 0)
-        except ProcessLookupError:
-            return
-        time.sleep(0.05)
-    raise AssertionError(f"kernel {pid} still running {deadline_s} s after the stop")
 
 
 # Names, values and paths.

@@ -5,17 +5,16 @@ finalised and the exit code says so."""
 
 from __future__ import annotations
 
-import json
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from kit.ui.display import PLOTLY_MIME
+from tests.ui.runs import read, wait_for_running_cell
 
 ROOT = Path(__file__).resolve().parents[2]
 pytestmark = pytest.mark.notebook
@@ -57,7 +56,7 @@ def test_the_day_notebook_runs_a_chaos_morning_to_the_end_and_keeps_its_record(
 
     assert proc.returncode == 0, err
     (output,) = (tmp_path / "runs").glob("*/02_live_run-*.ipynb")
-    saved = json.loads(output.read_text(encoding="utf-8"))
+    saved = read(output)
     texts, plots = _outputs(saved)
     text = "\n".join(texts)
     assert "The day ended: until" in text
@@ -80,7 +79,7 @@ def test_the_day_notebook_stopped_by_sigterm_is_finalised_with_exit_143(
     runs = tmp_path / "runs"
     proc = _launch(runs, "15:00")  # far off: only the signal ends it
     try:
-        output = _wait_for_the_live_cell(runs, deadline_s=120.0)
+        output = wait_for_running_cell(runs, "await view.run", deadline_s=120.0)
         proc.send_signal(signal.SIGTERM)
         _, err = proc.communicate(timeout=90)
     finally:
@@ -89,25 +88,8 @@ def test_the_day_notebook_stopped_by_sigterm_is_finalised_with_exit_143(
             proc.wait()
 
     assert proc.returncode == 143, err
-    saved = json.loads(output.read_text(encoding="utf-8"))
+    saved = read(output)
     assert saved["metadata"]["papermill"]["end_time"]
     assert saved["metadata"]["kit"]["outcome"] == "stopped by SIGTERM"
     _, plots = _outputs(saved)
     assert plots  # the live view's charts as they were at the stop
-
-
-def _wait_for_the_live_cell(runs: Path, *, deadline_s: float) -> Path:
-    """The output notebook once the cell awaiting the day runs."""
-    deadline = time.monotonic() + deadline_s
-    while time.monotonic() < deadline:
-        for output in runs.glob("*/*.ipynb"):
-            try:
-                cells = json.loads(output.read_text(encoding="utf-8"))["cells"]
-            except (OSError, ValueError):
-                continue  # being written
-            for cell in cells:
-                running = cell["metadata"].get("papermill", {}).get("status")
-                if running == "running" and "await view.run" in "".join(cell["source"]):
-                    return output
-        time.sleep(0.1)
-    raise AssertionError(f"the live cell did not start in {deadline_s} s")

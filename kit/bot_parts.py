@@ -179,7 +179,7 @@ def _record_start(parts: BotParts) -> None:
 
 def _open_broker(parts: BotParts) -> None:
     settings, activity, sim = parts.settings, parts.activity, parts.simulator
-    credentials = _credentials(settings, sim)
+    credentials = credentials_for(settings, sim)
     rest_url = sim.rest_url if sim is not None else settings.rest_url
     parts.stack = open_stack(
         rest_url,
@@ -361,7 +361,9 @@ def _health(
 # Small helpers.
 
 
-def _credentials(settings: Settings, sim: Any) -> Credentials:
+def credentials_for(settings: Settings, sim: Any) -> Credentials:
+    """The simulator's demo account when it runs and no key is set, else the
+    credentials of the settings."""
     if sim is not None and settings.api_key is None:
         account = sim.account
         return Credentials(

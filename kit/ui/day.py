@@ -329,9 +329,20 @@ def until_time(value: str | time | None, clock: Clock) -> datetime | None:
 def _session_day(day: date | str | None, calendar: NseCalendar) -> date:
     if day is None or day == "":
         return demo_day(datetime.now(IST).date(), calendar)
-    found = date.fromisoformat(day) if isinstance(day, str) else day
+    return trading_day(day, calendar, field="day")
+
+
+def trading_day(value: date | str, calendar: NseCalendar, *, field: str) -> date:
+    """A notebook parameter's day (a date or "YYYY-MM-DD"), which must be an
+    NSE trading day; anything else is a ConfigurationError naming ``field``."""
+    try:
+        found = date.fromisoformat(value) if isinstance(value, str) else value
+    except ValueError:
+        raise ConfigurationError(
+            f"{value!r} is not a date (YYYY-MM-DD)", field=field
+        ) from None
     if not calendar.is_trading_day(found):
-        raise ConfigurationError(f"{found} is not an NSE trading day", field="day")
+        raise ConfigurationError(f"{found} is not an NSE trading day", field=field)
     return found
 
 

@@ -26,15 +26,15 @@ from __future__ import annotations
 import logging
 import tempfile
 from collections.abc import Sequence
-from datetime import date, datetime, time, timedelta
+from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
+from kit.bot_parts import credentials_for
 from kit.broker.instruments import resolve
 from kit.broker.routes import Interval
-from kit.broker.session import Credentials
 from kit.broker.stack import open_stack
 from kit.clock import IST, Clock, NseCalendar, RealClock
 from kit.config import Settings, load_settings
@@ -42,6 +42,7 @@ from kit.errors import ConfigurationError
 from kit.sim.runner import SimConfig, Simulator
 from kit.store import open_store
 from kit.trading.strategy import Side, Signal, Strategy
+from kit.ui.day import trading_day
 
 logger = logging.getLogger(__name__)
 
@@ -176,14 +177,8 @@ def _fetch(
     start: datetime,
     end: datetime,
 ) -> dict[str, pd.DataFrame]:
-    if sim is not None and settings.api_key is None:
-        account = sim.account
-        credentials = Credentials(
-            account.api_key, account.client_code, account.mpin, account.totp_secret
-        )
-        rest_url = sim.rest_url
-    else:
-        credentials, rest_url = Credentials.from_settings(settings), settings.rest_url
+    credentials = credentials_for(settings, sim)
+    rest_url = sim.rest_url if sim is not None else settings.rest_url
     with tempfile.TemporaryDirectory(prefix="kit-research-") as folder:
         # The session's token metadata goes to a store of the call's own on the
         # simulator; against Angel One, to the configured store (a resumed
@@ -218,15 +213,12 @@ def _fetch(
 
 def _last_day(end_day: date | str | None, calendar: NseCalendar) -> date:
     if end_day is None or end_day == "":
-        today = datetime.now(IST)
-        day = today.date()
-        if calendar.is_trading_day(day) and today.time() >= time(15, 30):
-            return day
-        return calendar.previous_trading_day(day)
-    found = date.fromisoformat(end_day) if isinstance(end_day, str) else end_day
-    if not calendar.is_trading_day(found):
-        raise ConfigurationError(f"{found} is not an NSE trading day", field="end_day")
-    return found
+        now = datetime.now(IST)
+        today = now.date()
+        if calendar.is_trading_day(today) and now >= calendar.session_close(today):
+            return today  # its history is complete
+        return calendar.previous_trading_day(today)
+    return trading_day(end_day, calendar, field="end_day")
 
 
 def _touched(opened: dict[str, Any], bar: pd.Series) -> tuple[float, str] | None:

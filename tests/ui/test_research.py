@@ -66,6 +66,8 @@ def test_history_refuses_bad_requests() -> None:
         load_history(["SBIN-EQ"], days=0)
     with pytest.raises(ConfigurationError, match="not an NSE trading day"):
         load_history(["SBIN-EQ"], end_day="2026-11-28")  # a Saturday
+    with pytest.raises(ConfigurationError, match="not a date"):
+        load_history(["SBIN-EQ"], end_day="27-11-2026")
     with pytest.raises(ConfigurationError, match="none of NOSUCH-EQ"):
         load_history(["NOSUCH-EQ"], end_day=DAY)
 

@@ -269,7 +269,9 @@ def _open_market(parts: BotParts, strategy: Strategy, stop: threading.Event) -> 
     boot.run()
     if stop.is_set():
         return
-    today = clock.now().astimezone(IST).replace(hour=0, minute=0, second=0)
+    today = (
+        clock.now().astimezone(IST).replace(hour=0, minute=0, second=0, microsecond=0)
+    )
     boot.repair_gaps(books, since=today)  # what the last run left missing
     boot.start()
     parts.health = health = _health(parts, engine, scanner, positions)

@@ -93,10 +93,13 @@ class TradingDay:
     def metrics(self) -> Metrics:
         """The day's uptime and recovery metrics, computed from the store."""
         with self._store() as store:
-            return metrics_for_day(
-                store, self.day, as_of=self.clock.now(),
-                calendar=NseCalendar(extra_holidays=self.settings.extra_holidays),
-            )  # fmt: skip
+            return self._metrics(store)
+
+    def _metrics(self, store: Store) -> Metrics:
+        return metrics_for_day(
+            store, self.day, as_of=self.clock.now(),
+            calendar=NseCalendar(extra_holidays=self.settings.extra_holidays),
+        )  # fmt: skip
 
     def tables(self) -> str:
         """The recovery tables of ``kit report`` for the day."""
@@ -107,8 +110,8 @@ class TradingDay:
         kit measured of it (empty without a simulator)."""
         if self.simulator is None:
             return []
-        metrics = self.metrics()
         with self._store() as store:
+            metrics = self._metrics(store)
             failures = failed_attempts(store, self.clock.now())
         return compare(self.simulator.chaos.log, metrics, failures)
 
